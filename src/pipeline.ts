@@ -1,0 +1,86 @@
+/**
+ * The pass manager: parse (1), elaborate (2), generate JavaScript and the probe plan (3),
+ * load (4), run (5). Each pass lives in its own folder; this file only sequences them,
+ * prints what `-pN` asks for and stap's per-pass `-v` lines.
+ */
+import { readFileSync } from 'node:fs';
+import type { Options } from './options.js';
+import { systemContext, type PreprocessorContext } from './preprocessor/conditions.js';
+import { loadLibrary, builtinTapsetDir, type Library } from './elaborate/library.js';
+import { parseSource } from './parser/parse-source.js';
+import { printFile } from './parser/print.js';
+import { formatParseError, type ParseError } from './diagnostics/diagnostics.js';
+import type { StapFile } from './parser/ast.js';
+
+/** Timing and memory for stap's `-v` lines. */
+class PassClock {
+  private cpu = process.cpuUsage();
+  private t0 = performance.now();
+  restart(): void { this.cpu = process.cpuUsage(); this.t0 = performance.now(); }
+  report(): string {
+    const c = process.cpuUsage(this.cpu);
+    const m = process.memoryUsage();
+    const kb = (n: number) => Math.round(n / 1024);
+    return `using ${kb(m.rss + m.external)}virt/${kb(m.rss)}res/0shr/${kb(m.heapUsed)}data kb, ` +
+      `in ${Math.round(c.user / 1000)}usr/${Math.round(c.system / 1000)}sys/${Math.round(performance.now() - this.t0)}real ms.`;
+  }
+}
+
+export interface Pass1Result { user: StapFile[]; library: Library; ctx: PreprocessorContext }
+
+function readScript(opts: Options): { name: string; text: string }[] {
+  const scripts: { name: string; text: string }[] = [];
+  if (opts.scriptText !== undefined) scripts.push({ name: '<input>', text: opts.scriptText });
+  else if (opts.scriptFile === '-') scripts.push({ name: '<input>', text: readFileSync(0, 'latin1') });
+  else if (opts.scriptFile !== undefined) scripts.push({ name: opts.scriptFile, text: readFileSync(opts.scriptFile, 'latin1') });
+  opts.extraScripts.forEach(text => scripts.push({ name: '<input>', text }));
+  return scripts;
+}
+
+/** Pass 1. Returns undefined after printing the diagnostics when anything failed to parse. */
+export function pass1(opts: Options, out: (s: string) => void): Pass1Result | undefined {
+  const ctx = systemContext({ args: opts.args, guru: opts.guru, kernelRelease: opts.kernelRelease });
+  const library = loadLibrary([...opts.includeDirs, builtinTapsetDir()], ctx);
+  const errors: ParseError[] = [...library.errors];
+  const user: StapFile[] = [];
+  let scripts;
+  try {
+    scripts = readScript(opts);
+  } catch (e) {
+    out(`Input file '${opts.scriptFile}' is missing.\n`);
+    void e;
+    return undefined;
+  }
+  for (const s of scripts) {
+    const parsed = parseSource({ name: s.name, text: s.text, guru: opts.guru }, ctx, library.macros, false);
+    errors.push(...parsed.errors);
+    if (parsed.file) user.push(parsed.file);
+  }
+  if (errors.length) {
+    for (const e of errors) out(formatParseError(e));
+    out(`\n${errors.length} parse error${errors.length === 1 ? '' : 's'}.\n`);
+    out('Pass 1: parse failed.  [man error::pass1]\n');
+    return undefined;
+  }
+  return { user, library, ctx };
+}
+
+export async function run(opts: Options): Promise<number> {
+  const stdout = (s: string) => process.stdout.write(s);
+  const stderr = (s: string) => process.stderr.write(s);
+  const clock = new PassClock();
+  const p1 = pass1(opts, stderr);
+  if (!p1) return 1;
+  if (opts.verbose) {
+    stderr(`Pass 1: parsed user script and ${p1.library.count} library scripts ${clock.report()}\n`);
+  }
+  if (opts.lastPass === 1) {
+    let dump = '# parse tree dump\n';
+    for (const f of p1.user) dump += printFile(f);
+    if (opts.verbose) for (const f of p1.library.files) dump += printFile(f);
+    stdout(dump);
+    return 0;
+  }
+  stderr('tstap: passes beyond 1 are not available in this build\n');
+  return 1;
+}
