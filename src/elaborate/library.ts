@@ -15,7 +15,7 @@ import type { StapFile } from '../parser/ast.js';
 /** The tapsets shipped with tstap (this file lives in dist/src/elaborate or src/elaborate). */
 export function builtinTapsetDir(): string {
   const here = fileURLToPath(new URL('.', import.meta.url));
-  for (const up of ['../../tapsets', '../../../tapsets']) {
+  for (const up of ['../tapsets', '../../tapsets', '../../../tapsets']) {
     const dir = join(here, up);
     try { if (statSync(dir).isDirectory()) return dir; } catch { /* try the next layout */ }
   }

@@ -1,0 +1,10 @@
+/**
+ * `npm run bench`: every benchmark, each reporting ratios against a baseline measured in the
+ * same run.
+ */
+import { resolve } from 'node:path';
+import { benchPass1 } from './pass1.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+const shared = resolve(repo, '../shared');
+benchPass1(repo, shared);
