@@ -9,7 +9,10 @@ import { systemContext, type PreprocessorContext } from './preprocessor/conditio
 import { loadLibrary, builtinTapsetDir, type Library } from './elaborate/library.js';
 import { parseSource } from './parser/parse-source.js';
 import { printFile } from './parser/print.js';
-import { formatParseError, type ParseError } from './diagnostics/diagnostics.js';
+import { formatParseError, formatSemanticError, SemanticError, type ParseError } from './diagnostics/diagnostics.js';
+import { elaborate } from './elaborate/elaborate.js';
+import { printProgram } from './elaborate/print-p2.js';
+import type { Program } from './elaborate/program.js';
 import type { StapFile } from './parser/ast.js';
 
 /** Timing and memory for stap's `-v` lines. */
@@ -81,6 +84,36 @@ export async function run(opts: Options): Promise<number> {
     stdout(dump);
     return 0;
   }
-  stderr('tstap: passes beyond 1 are not available in this build\n');
+  clock.restart();
+  const program = pass2(opts, p1, stderr);
+  if (!program) return 1;
+  if (opts.verbose) {
+    stderr(`Pass 2: analyzed script: ${program.probes.length} probe${program.probes.length === 1 ? '' : 's'}, ` +
+      `${program.functions.length} function${program.functions.length === 1 ? '' : 's'}, 0 embeds, ` +
+      `${program.globals.length} global${program.globals.length === 1 ? '' : 's'} ${clock.report()}\n`);
+  }
+  if (opts.lastPass === 2) {
+    stdout(printProgram(program));
+    return 0;
+  }
+  stderr('tstap: passes beyond 2 are not available in this build\n');
   return 1;
+}
+
+/** Pass 2. Returns undefined after printing the diagnostics when elaboration failed. */
+export function pass2(opts: Options, p1: Pass1Result, out: (s: string) => void): Program | undefined {
+  try {
+    const { program, warnings } = elaborate(p1.user, p1.library.files, p1.ctx, { unoptimized: opts.unoptimized });
+    if (!opts.suppressWarnings) for (const w of warnings) out(formatSemanticError(w, 'WARNING'));
+    if (opts.warningsAsErrors && warnings.length) {
+      out('Pass 2: analysis failed.  [man error::pass2]\n');
+      return undefined;
+    }
+    return program;
+  } catch (e) {
+    if (!(e instanceof SemanticError)) throw e;
+    out(formatSemanticError(e));
+    out('Pass 2: analysis failed.  [man error::pass2]\n');
+    return undefined;
+  }
 }

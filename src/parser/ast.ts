@@ -9,15 +9,43 @@ export type Expr =
   | AtConst | RegisterOp | DerefOp | ProbeWrite | StatOp | HistOp | Unary | Binary | Logical | Comparison
   | Concat | Regex | Ternary | In | Assign | Crement | EmbeddedExpr;
 
-interface Node { tok: Token }
+/** Every node: its token, and (expressions, after elaboration) its value type. */
+interface Node { tok: Token; type?: Type }
+
+/** Filled in by elaboration (pass 2): the value type of every expression. */
+export type Type = 'long' | 'string' | 'stats' | 'unknown';
+
+/** A resolved variable, as elaboration binds every symbol (see src/elaborate/program.ts). */
+export interface VarBinding {
+  scope: 'global' | 'local';
+  name: string;
+  /** A unique JavaScript identifier for code generation. */
+  id: string;
+  type: Type;
+  /** Key types for arrays; undefined for scalars. */
+  keyTypes?: Type[];
+}
+
+/** How a context variable (`$name`, `@var`, `$$vars`) is obtained at a probe hit. */
+export type ContextRef =
+  /** A field of the event record, by its position in the probe's decoded field list. */
+  | { kind: 'field'; index: number; type: 'long' | 'string' }
+  /** `$$vars`/`$$parms`: a formatted string of several fields. */
+  | { kind: 'pretty'; fields: { name: string; index: number; type: 'long' | 'string' }[] }
+  /** A constant known at compile time (e.g. `@defined` results, syscall numbers). */
+  | { kind: 'const'; value: bigint | string };
 
 export interface NumberLit extends Node { kind: 'num'; value: bigint }
 /** `value` keeps C escapes as written (`\n` is two characters), like stap's lexer. */
 export interface StringLit extends Node { kind: 'str'; value: string }
-export interface Sym extends Node { kind: 'sym'; name: string }
+export interface Sym extends Node { kind: 'sym'; name: string; ref?: VarBinding }
 /** `a[i, j]`, `a[*, "k"]` (null = wildcard) or `@hist_log(x)[3]`. */
 export interface ArrayIndex extends Node { kind: 'index'; base: Sym | HistOp; indexes: (Expr | null)[] }
-export interface Call extends Node { kind: 'call'; name: string; args: Expr[] }
+export interface Call extends Node {
+  kind: 'call'; name: string; args: Expr[];
+  /** Elaboration: the user/library function's unique id, or the builtin's name. */
+  target?: { kind: 'function'; id: string } | { kind: 'builtin'; name: string };
+}
 /** print, println, printf, printd, printdln, sprint, sprintf, ... and print_char. */
 export interface Print extends Node {
   kind: 'print'; fn: string; format?: string; formatTok?: Token; delimiter?: string; hist?: HistOp; args: Expr[];
@@ -30,11 +58,11 @@ export type Component =
   | { kind: 'pretty'; depth: 1 | 2; tok: Token };
 
 /** `$var`, `$$vars`, `$var->f[2]`, `&$var`. */
-export interface TargetVar extends Node { kind: 'tvar'; name: string; components: Component[]; addressOf: boolean }
+export interface TargetVar extends Node { kind: 'tvar'; name: string; components: Component[]; addressOf: boolean; ref?: ContextRef }
 /** `@var("name@file", "module")`. */
 export interface AtVar extends Node { kind: 'atvar'; target: string; module?: string; components: Component[]; addressOf: boolean }
 /** `@cast(p, "type", "module")->f` (name is `@cast`); an autocast `(p)->f` has name ''. */
-export interface Cast extends Node { kind: 'cast'; name: string; operand: Expr; type?: string; module?: string; components: Component[]; addressOf: boolean }
+export interface Cast extends Node { kind: 'cast'; name: string; operand: Expr; typeName?: string; module?: string; components: Component[]; addressOf: boolean }
 export interface Defined extends Node { kind: 'defined'; operand: Expr }
 export interface Entry extends Node { kind: 'entry'; operand: Expr }
 export interface Perf extends Node { kind: 'perf'; operand: StringLit }

@@ -804,7 +804,7 @@ class Parser {
         const operand = this.parseExpression();
         this.expectOp(',');
         if (this.peek()?.kind !== 'string') this.fail('expected literal string');
-        const type = this.parseStringLiteral().value;
+        const typeName = this.parseStringLiteral().value;
         let module: string | undefined;
         if (this.isOp(',')) {
           this.next();
@@ -812,7 +812,7 @@ class Parser {
           module = this.parseStringLiteral().value;
         }
         this.expectOp(')');
-        return { kind: 'cast', name, operand, type, module, components: this.parseComponents(false), addressOf: false, tok: t };
+        return { kind: 'cast', name, operand, typeName, module, components: this.parseComponents(false), addressOf: false, tok: t };
       }
       case '@var': {
         this.expectOp('(');

@@ -39,7 +39,7 @@ export function printExpr(e: A.Expr): string {
       return (e.addressOf ? '&' : '') + `@var("${e.target}"` + (e.module !== undefined ? ', ' + qstring(e.module) : '') + ')' + printComponents(e.components);
     case 'cast':
       if (!e.name) return (e.addressOf ? '&' : '') + '(' + printExpr(e.operand) + ')' + printComponents(e.components);
-      return (e.addressOf ? '&' : '') + `${e.name}(${printExpr(e.operand)}, ${qstring(e.type ?? '')}` +
+      return (e.addressOf ? '&' : '') + `${e.name}(${printExpr(e.operand)}, ${qstring(e.typeName ?? '')}` +
         (e.module !== undefined ? ', ' + qstring(e.module) : '') + ')' + printComponents(e.components);
     case 'defined': return `@defined(${printExpr(e.operand)})`;
     case 'entry': return `@entry(${printExpr(e.operand)})`;

@@ -1,0 +1,104 @@
+/**
+ * The built-in function registry as the type checker sees it: name, parameter types, result
+ * type. Implementations live in src/runtime/builtins.ts under the same names (a test checks
+ * that every entry here has one). Functions that can be written in the language itself live
+ * in tapsets/ instead.
+ */
+import type { Type } from '../parser/ast.js';
+
+export interface BuiltinSignature {
+  params: Type[];
+  /** Trailing parameters that may be left out. */
+  optional?: number;
+  ret: Type;
+  /** Needs the context of a kernel or user event (pid(), execname(), ...). */
+  context?: boolean;
+}
+
+const L: Type = 'long';
+const S: Type = 'string';
+const V: Type = 'unknown';
+
+export const BUILTINS: Record<string, BuiltinSignature> = {
+  // control
+  exit: { params: [], ret: V },
+  error: { params: [S], ret: V },
+  warn: { params: [S], ret: V },
+  abort: { params: [], ret: V },
+  system: { params: [S], ret: V },
+  log: { params: [S], ret: V },
+  // strings
+  strlen: { params: [S], ret: L },
+  substr: { params: [S, L, L], ret: S },
+  isinstr: { params: [S, S], ret: L },
+  strpos: { params: [S, S], ret: L },
+  strtol: { params: [S, L], ret: L },
+  str_replace: { params: [S, S, S], ret: S },
+  tokenize: { params: [S, S], ret: S },
+  text_str: { params: [S], ret: S },
+  text_strn: { params: [S, L, L], ret: S },
+  stringat: { params: [S, L], ret: L },
+  string_quoted: { params: [S], ret: S },
+  toupper: { params: [S], ret: S },
+  tolower: { params: [S], ret: S },
+  isdigit: { params: [S], ret: L },
+  matched: { params: [L], ret: S },
+  matched_str: { params: [], ret: S },
+  ngroups: { params: [], ret: L },
+  // numbers
+  randint: { params: [L], ret: L },
+  abs: { params: [L], ret: L },
+  errno_str: { params: [L], ret: S },
+  // time
+  gettimeofday_s: { params: [], ret: L },
+  gettimeofday_ms: { params: [], ret: L },
+  gettimeofday_us: { params: [], ret: L },
+  gettimeofday_ns: { params: [], ret: L },
+  local_clock_s: { params: [], ret: L },
+  local_clock_ms: { params: [], ret: L },
+  local_clock_us: { params: [], ret: L },
+  local_clock_ns: { params: [], ret: L },
+  cpu_clock_s: { params: [L], ret: L },
+  cpu_clock_ms: { params: [L], ret: L },
+  cpu_clock_us: { params: [L], ret: L },
+  cpu_clock_ns: { params: [L], ret: L },
+  jiffies: { params: [], ret: L },
+  HZ: { params: [], ret: L },
+  get_cycles: { params: [], ret: L },
+  ctime: { params: [L], optional: 1, ret: S },
+  tz_ctime: { params: [L], ret: S },
+  tz_gmtoff: { params: [], ret: L },
+  tz_name: { params: [], ret: S },
+  // context
+  target: { params: [], ret: L },
+  pid: { params: [], ret: L, context: true },
+  tid: { params: [], ret: L, context: true },
+  ppid: { params: [], ret: L, context: true },
+  uid: { params: [], ret: L, context: true },
+  euid: { params: [], ret: L, context: true },
+  gid: { params: [], ret: L, context: true },
+  egid: { params: [], ret: L, context: true },
+  cpu: { params: [], ret: L, context: true },
+  execname: { params: [], ret: S, context: true },
+  pexecname: { params: [], ret: S, context: true },
+  pp: { params: [], ret: S },
+  pn: { params: [], ret: S },
+  probefunc: { params: [], ret: S },
+  ppfunc: { params: [], ret: S },
+  is_return: { params: [], ret: L },
+  num_online_cpus: { params: [], ret: L },
+  stp_pid: { params: [], ret: L },
+  // memory reads of dynamic probes (values fetched in the kernel at the hit)
+  kernel_string: { params: [L], ret: S },
+  user_string: { params: [L], ret: S },
+  user_string_n: { params: [L, L], ret: S },
+  kernel_string_n: { params: [L, L], ret: S },
+  addr: { params: [], ret: L, context: true },
+  uaddr: { params: [], ret: L, context: true },
+  register: { params: [S], ret: L, context: true },
+  u_register: { params: [S], ret: L, context: true },
+};
+
+export function builtinSignature(name: string): BuiltinSignature | undefined {
+  return Object.prototype.hasOwnProperty.call(BUILTINS, name) ? BUILTINS[name] : undefined;
+}

@@ -1,0 +1,70 @@
+/**
+ * Pass 2, the pass manager of elaboration: resolve (derive probes, bind names, pull library
+ * files), add the globals display, infer types, analyse usage, report warnings.
+ */
+import type * as A from '../parser/ast.js';
+import { SemanticError } from '../diagnostics/diagnostics.js';
+import type { PreprocessorContext } from '../preprocessor/conditions.js';
+import { Resolver } from './resolve.js';
+import { Providers } from './providers.js';
+import { SystemView } from './system.js';
+import { TypeInference } from './infer-types.js';
+import { analyseUsage } from './usage.js';
+import { globalDisplayProbe } from './global-display.js';
+import { suggest } from './suggest.js';
+import type { Program } from './program.js';
+
+export interface ElaborationResult { program: Program; warnings: SemanticError[] }
+
+export interface ElaborateOptions { unoptimized: boolean; system?: SystemView }
+
+export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: PreprocessorContext, opts: ElaborateOptions): ElaborationResult {
+  const system = opts.system ?? new SystemView();
+  const resolver = new Resolver(user, library, new Providers(system, ctx.config), opts.unoptimized);
+  resolver.run();
+  const globals = [...resolver.globals.values()];
+  const program: Program = {
+    globals,
+    functions: resolver.functions,
+    probes: resolver.probes,
+    libraryFiles: [...resolver.pulled].filter(f => f.library).map(f => f.file.name),
+  };
+  new TypeInference(program).run();
+  analyseUsage(program);
+  const display = globalDisplayProbe(globals);
+  if (display) {
+    resolver.addSyntheticProbe(display);
+    new TypeInference(program).run();
+  }
+  const warnings: SemanticError[] = [];
+  for (const p of program.probes) {
+    for (const l of p.locals) {
+      if (!l.assigned) {
+        warnings.push(new SemanticError(`never-assigned local variable '${l.name}'${suggest(l.name, [...p.locals.map(x => x.name), ...globals.map(g => g.name)].filter(n => n !== l.name))}`, l.tok));
+      }
+      if (l.type === 'unknown') l.type = 'long';
+    }
+  }
+  for (const f of program.functions) {
+    for (const l of [...f.params, ...f.locals]) {
+      if (!l.param && !l.assigned && !f.library) warnings.push(new SemanticError(`never-assigned local variable '${l.name}'`, l.tok));
+      if (l.type === 'unknown') l.type = 'long';
+    }
+  }
+  for (const g of globals) {
+    if (g.type === 'unknown') {
+      if (!g.read && !g.written) continue;
+      throw new SemanticError(`unresolved type for global '${g.name}'`, g.tok);
+    }
+    g.keyTypes?.forEach((k, i) => {
+      if (k === 'unknown') throw new SemanticError(`unresolved type of index ${i + 1} of array '${g.name}'`, g.tok);
+    });
+  }
+  // Unused globals are elided, as in stap.
+  program.globals = globals.filter(g => g.read || g.written || opts.unoptimized);
+  const probes = program.probes.filter(p => p.point.kind !== 'never');
+  if (probes.length === 0 && program.probes.length === 0) {
+    throw new SemanticError('no probes found');
+  }
+  return { program, warnings };
+}

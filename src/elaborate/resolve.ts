@@ -1,0 +1,375 @@
+/**
+ * Symbol resolution: derives every probe, binds every name to a global, a local, a function
+ * or a builtin, pulls in the library files that define what the script reaches (whole files,
+ * as stap does), and resolves context variables against the probe's event fields.
+ */
+import type * as A from '../parser/ast.js';
+import { SemanticError } from '../diagnostics/diagnostics.js';
+import { AliasIndex, Deriver, type Derivation } from './probe-points.js';
+import type { Providers } from './providers.js';
+import { cloneNode } from './clone.js';
+import { walkExpr, walkStmt } from './walk.js';
+import { builtinSignature, BUILTINS } from './builtins.js';
+import { suggest } from './suggest.js';
+import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.js';
+
+/** Where each public name of the library is defined, so a reference can pull its file. */
+class LibraryIndex {
+  readonly functions = new Map<string, A.StapFile>();
+  readonly globals = new Map<string, A.StapFile>();
+  constructor(readonly files: A.StapFile[]) {
+    for (const f of files) {
+      for (const d of f.decls) {
+        if (d.kind === 'function' && !d.private && !this.functions.has(d.name)) this.functions.set(d.name, f);
+        if (d.kind === 'global' && !d.private && !this.globals.has(d.name)) this.globals.set(d.name, f);
+      }
+    }
+  }
+}
+
+function jsName(prefix: string, name: string, n: number): string {
+  return `${prefix}${name.replace(/[^A-Za-z0-9_]/g, '_')}${n ? '_' + n : ''}`;
+}
+
+interface Scope { locals: Map<string, LocalVar>; list: LocalVar[]; probe?: DerivedProbe; file: A.StapFile | undefined; inFunction: boolean }
+
+export class Resolver {
+  readonly globals = new Map<string, GlobalVar>();
+  private readonly privateGlobals = new Map<string, GlobalVar>();
+  readonly functions: FunctionInfo[] = [];
+  private readonly functionsByDecl = new Map<A.FunctionDecl, FunctionInfo>();
+  private readonly functionQueue: FunctionInfo[] = [];
+  readonly probes: DerivedProbe[] = [];
+  readonly pulled = new Set<A.StapFile>();
+  private readonly aliases = new AliasIndex();
+  private readonly deriver: Deriver;
+  private readonly library: LibraryIndex;
+  private usedIds = new Set<string>();
+  private probeCount = 0;
+  private readonly fileOfDecl = new Map<A.Decl, A.StapFile>();
+
+  constructor(private readonly user: A.StapFile[], libraryFiles: A.StapFile[], providers: Providers, private readonly unoptimized: boolean) {
+    this.library = new LibraryIndex(libraryFiles);
+    for (const f of [...user, ...libraryFiles]) {
+      for (const d of f.decls) {
+        this.fileOfDecl.set(d, f);
+        if (d.kind === 'alias') this.aliases.add(f, d);
+      }
+    }
+    this.deriver = new Deriver(this.aliases, providers);
+  }
+
+  private uniqueId(prefix: string, name: string): string {
+    let n = 0;
+    let id = jsName(prefix, name, n);
+    while (this.usedIds.has(id)) id = jsName(prefix, name, ++n);
+    this.usedIds.add(id);
+    return id;
+  }
+
+  run(): void {
+    for (const f of this.user) this.pull(f);
+    if (this.unoptimized) for (const f of this.library.files) this.pull(f);
+    while (this.functionQueue.length) this.bindFunction(this.functionQueue.shift()!);
+  }
+
+  /** Bring a file into the program: its globals, probes and (lazily) functions. */
+  private pull(file: A.StapFile): void {
+    if (this.pulled.has(file)) return;
+    this.pulled.add(file);
+    for (const d of file.decls) if (d.kind === 'global') this.declareGlobal(d, file);
+    for (const d of file.decls) if (d.kind === 'probe') this.deriveProbe(d, file);
+    if (!file.library) for (const d of file.decls) if (d.kind === 'function') this.functionInfo(d, file);
+  }
+
+  private declareGlobal(d: A.GlobalDecl, file: A.StapFile): void {
+    const key = d.private ? `${file.file.name}\0${d.name}` : d.name;
+    const table = d.private ? this.privateGlobals : this.globals;
+    const existing = table.get(key);
+    if (existing) {
+      if (existing.library === file.library) throw new SemanticError(`duplicate global variable '${d.name}'`, d.tok);
+      return;
+    }
+    const g: GlobalVar = {
+      scope: 'global', name: d.name, id: this.uniqueId('g_', d.name), type: 'unknown', isArray: d.maxSize !== undefined,
+      maxSize: d.maxSize, wrap: d.wrap, init: d.init?.value, histograms: [], tok: d.tok, written: d.init !== undefined,
+      read: false, library: file.library,
+    };
+    if (d.init) g.type = d.init.kind === 'num' ? 'long' : 'string';
+    table.set(key, g);
+  }
+
+  private findGlobal(name: string, file: A.StapFile | undefined): GlobalVar | undefined {
+    if (file) {
+      const p = this.privateGlobals.get(`${file.file.name}\0${name}`);
+      if (p) return p;
+    }
+    const g = this.globals.get(name);
+    if (g) return g;
+    const lib = this.library.globals.get(name);
+    if (lib && !this.pulled.has(lib)) {
+      this.pull(lib);
+      return this.globals.get(name);
+    }
+    return undefined;
+  }
+
+  private deriveProbe(d: A.ProbeDecl, file: A.StapFile): void {
+    for (const pp of d.points) {
+      let derivations: Derivation[];
+      try {
+        derivations = this.deriver.derive(pp);
+      } catch (e) {
+        if (e instanceof SemanticError && !e.message.startsWith('while resolving probe point')) {
+          throw new SemanticError(`while resolving probe point: ${e.message}`, e.tok ?? pp.tok, e.chain);
+        }
+        throw e;
+      }
+      for (const der of derivations) {
+        for (const f of der.files) this.pull(f);
+        const userPp = pp.components.map(c => c.name + (c.arg ? `(${c.arg.kind === 'str' ? JSON.stringify(c.arg.value) : c.arg.value})` : '')).join('.');
+        const body: A.Block = {
+          kind: 'block',
+          tok: d.body.tok,
+          body: [...der.prologues.map(b => cloneNode(b)), cloneNode(d.body), ...der.epilogues.map(b => cloneNode(b))],
+        };
+        const probe: DerivedProbe = {
+          id: `probe_${this.probeCount++}`,
+          pp: der.concrete.pp,
+          chain: [...der.chain, ...(der.chain.length ? [] : []), userPp].filter((x, i, a) => i === 0 || x !== a[i - 1]),
+          point: der.concrete.point,
+          fields: der.concrete.fields,
+          body,
+          locals: [],
+          conditions: der.conditions.map(c => cloneNode(c)),
+          tok: pp.tok,
+          synthetic: false,
+        };
+        this.bindProbe(probe, file);
+        this.probes.push(probe);
+      }
+    }
+  }
+
+  /** Register a synthetic probe (global auto-display) and bind it. */
+  addSyntheticProbe(probe: DerivedProbe): void {
+    probe.id = `probe_${this.probeCount++}`;
+    this.bindProbe(probe, undefined);
+    this.probes.push(probe);
+  }
+
+  private functionInfo(d: A.FunctionDecl, file: A.StapFile): FunctionInfo {
+    let fi = this.functionsByDecl.get(d);
+    if (fi) return fi;
+    fi = {
+      name: d.name, id: this.uniqueId('f_', d.name), decl: d, params: [], locals: [], returnType: d.returnType ?? 'unknown',
+      library: file.library,
+    };
+    for (const p of d.params) {
+      const lv: LocalVar = { scope: 'local', name: p.name, id: `l_${p.name.replace(/[^A-Za-z0-9_]/g, '_')}`, type: p.type ?? 'unknown', param: true, tok: p.tok, assigned: true };
+      fi.params.push(lv);
+    }
+    this.functionsByDecl.set(d, fi);
+    this.functions.push(fi);
+    this.functionQueue.push(fi);
+    return fi;
+  }
+
+  private bindFunction(fi: FunctionInfo): void {
+    const file = this.fileOfDecl.get(fi.decl);
+    if (fi.decl.body.kind === 'embedded') {
+      throw new SemanticError(`function '${fi.name}' has an embedded-C body, which tstap cannot run (there is no kernel module); write it in the script language`, fi.decl.tok);
+    }
+    const scope: Scope = { locals: new Map(fi.params.map(p => [p.name, p])), list: fi.locals, file, inFunction: true };
+    this.bindStmt(fi.decl.body, scope);
+  }
+
+  private bindProbe(p: DerivedProbe, file: A.StapFile | undefined): void {
+    const scope: Scope = { locals: new Map(), list: p.locals, probe: p, file, inFunction: false };
+    for (const c of p.conditions) this.bindExpr(c, { ...scope, locals: new Map(), list: [] });
+    this.bindStmt(p.body, scope);
+  }
+
+  /** Resolve a call: script functions, then library functions (pulling their file), then builtins. */
+  private resolveCall(e: A.Call, file: A.StapFile | undefined): void {
+    const arity = e.args.length;
+    const pick = (decls: { d: A.FunctionDecl; f: A.StapFile }[]) => {
+      const fit = decls.filter(x => x.d.params.length === arity);
+      if (!fit.length) return undefined;
+      fit.sort((a, b) => Number((a.d.priority ?? (a.f.library ? 1n : 0n)) - (b.d.priority ?? (b.f.library ? 1n : 0n))));
+      return fit[0];
+    };
+    const userDecls: { d: A.FunctionDecl; f: A.StapFile }[] = [];
+    for (const f of this.user) for (const d of f.decls) if (d.kind === 'function' && d.name === e.name) userDecls.push({ d, f });
+    // Private library functions are visible only inside their own file.
+    if (file?.library) for (const d of file.decls) if (d.kind === 'function' && d.name === e.name) userDecls.push({ d, f: file });
+    let chosen = pick(userDecls);
+    if (!chosen) {
+      const libFile = this.library.functions.get(e.name);
+      if (libFile) {
+        const libDecls = libFile.decls.filter((d): d is A.FunctionDecl => d.kind === 'function' && d.name === e.name).map(d => ({ d, f: libFile }));
+        chosen = pick(libDecls);
+        if (chosen) this.pull(libFile);
+      }
+    }
+    if (chosen) {
+      const fi = this.functionInfo(chosen.d, chosen.f);
+      e.target = { kind: 'function', id: fi.id };
+      return;
+    }
+    const b = builtinSignature(e.name);
+    if (b) {
+      const min = b.params.length - (b.optional ?? 0);
+      if (arity < min || arity > b.params.length) {
+        throw new SemanticError(`function '${e.name}' takes ${min === b.params.length ? min : `${min} to ${b.params.length}`} argument${b.params.length === 1 ? '' : 's'}, given ${arity}`, e.tok);
+      }
+      e.target = { kind: 'builtin', name: e.name };
+      return;
+    }
+    const known = new Set<string>(Object.keys(BUILTINS));
+    for (const f of this.user) for (const d of f.decls) if (d.kind === 'function') known.add(d.name);
+    for (const n of this.library.functions.keys()) known.add(n);
+    const anyArity = [...userDecls, ...(this.library.functions.has(e.name) ? [1] : [])].length > 0;
+    if (anyArity) throw new SemanticError(`unresolved arity-${arity} function ${e.name}`, e.tok);
+    throw new SemanticError(`unresolved function ${e.name}${suggest(e.name, known)}`, e.tok);
+  }
+
+  private local(scope: Scope, sym: A.Sym): LocalVar {
+    let lv = scope.locals.get(sym.name);
+    if (!lv) {
+      lv = { scope: 'local', name: sym.name, id: `l_${sym.name.replace(/[^A-Za-z0-9_]/g, '_')}`, type: 'unknown', param: false, tok: sym.tok, assigned: false };
+      scope.locals.set(sym.name, lv);
+      scope.list.push(lv);
+    }
+    return lv;
+  }
+
+  /** A name used as an array or aggregate must be a global. */
+  private globalArray(sym: A.Sym, arity: number, scope: Scope): GlobalVar {
+    const g = this.findGlobal(sym.name, scope.file);
+    if (!g) {
+      throw new SemanticError(`unresolved arity-${arity} global array ${sym.name}, missing global declaration?`, sym.tok);
+    }
+    sym.ref = g;
+    return g;
+  }
+
+  private bindSym(sym: A.Sym, scope: Scope): void {
+    const lv = scope.locals.get(sym.name);
+    if (lv) { sym.ref = lv; return; }
+    const g = this.findGlobal(sym.name, scope.file);
+    sym.ref = g ?? this.local(scope, sym);
+  }
+
+  private bindStmt(s: A.Stmt, scope: Scope): void {
+    walkStmt(s, {
+      stmt: st => {
+        if (st.kind === 'foreach') {
+          for (const k of st.keys) k.ref = this.local(scope, k);
+          if (st.value) st.value.ref = this.local(scope, st.value);
+          if (st.array.kind === 'sym') {
+            const g = this.globalArray(st.array, st.keys.length, scope);
+            g.isArray = true;
+            g.read = true;
+          }
+          for (const k of st.keys) (k.ref as LocalVar).assigned = true;
+          if (st.value) (st.value.ref as LocalVar).assigned = true;
+        } else if (st.kind === 'try' && st.catchVar) {
+          const lv = this.local(scope, st.catchVar);
+          lv.assigned = true;
+          st.catchVar.ref = lv;
+        } else if (st.kind === 'delete' && st.target.kind === 'sym') {
+          this.bindSym(st.target, scope);
+        }
+      },
+      expr: e => this.bindOne(e, scope),
+    });
+  }
+
+  private bindExpr(e: A.Expr, scope: Scope): void {
+    walkExpr(e, { expr: x => this.bindOne(x, scope) });
+  }
+
+  private bindOne(e: A.Expr, scope: Scope): void {
+    switch (e.kind) {
+      case 'sym':
+        if (!e.ref) this.bindSym(e, scope);
+        break;
+      case 'index':
+        if (e.base.kind === 'sym' && !e.base.ref) {
+          const g = this.globalArray(e.base, e.indexes.length, scope);
+          g.isArray = true;
+        }
+        break;
+      case 'assign':
+        if (e.op === '<<<') {
+          const target = e.left.kind === 'index' ? e.left.base : e.left;
+          if (target.kind === 'sym' && !target.ref) {
+            const g = this.findGlobal(target.name, scope.file);
+            if (!g) throw new SemanticError(`unresolved arity-${e.left.kind === 'index' ? e.left.indexes.length : 0} global array ${target.name}, missing global declaration?`, target.tok);
+            target.ref = g;
+          }
+        }
+        if (e.left.kind === 'sym' || e.left.kind === 'index') this.bindOne(e.left, scope);
+        if (e.left.kind === 'index' && e.left.base.kind === 'sym') this.bindOne(e.left.base, scope);
+        markWritten(e.left);
+        break;
+      case 'crement':
+        if (e.operand.kind === 'sym' || e.operand.kind === 'index') this.bindOne(e.operand, scope);
+        markWritten(e.operand);
+        break;
+      case 'call': this.resolveCall(e, scope.file); break;
+      case 'tvar': this.resolveContextVar(e, scope); break;
+      case 'defined': {
+        // @defined is decided at compile time: the operand either resolves or it does not.
+        let ok = true;
+        if (e.operand.kind === 'tvar') {
+          try { this.resolveContextVar(e.operand, scope); } catch { ok = false; }
+        } else if (e.operand.kind === 'cast' || e.operand.kind === 'atvar') ok = false;
+        Object.assign(e, { kind: 'num', value: ok ? 1n : 0n });
+        (e as unknown as { operand?: unknown }).operand = undefined;
+        break;
+      }
+      case 'atvar': case 'cast': case 'entry': case 'perf': case 'const': case 'register': case 'deref': case 'probewrite':
+        throw new SemanticError(`${describeOperator(e)} is not supported by this build of tstap yet`, e.tok);
+      case 'embedded-expr':
+        throw new SemanticError('embedded-C expressions cannot run in tstap (there is no kernel module)', e.tok);
+    }
+  }
+
+  private resolveContextVar(e: A.TargetVar, scope: Scope): void {
+    if (e.ref) return;
+    const probe = scope.probe;
+    if (!probe) throw new SemanticError(`context variable '${e.name}' cannot be used in a function`, e.tok);
+    const fields = probe.fields;
+    if (e.name === '$$vars' || e.name === '$$parms' || e.name === '$$locals') {
+      e.ref = { kind: 'pretty', fields: fields.map((f, index) => ({ name: f.name, index, type: f.type })) };
+      e.type = 'string';
+      return;
+    }
+    const name = e.name.slice(1);
+    const index = fields.findIndex(f => f.name === name);
+    if (index < 0) {
+      const alts = fields.map(f => '$' + f.name).join(' ');
+      const kind = probe.point.kind === 'tracepoint' ? 'tracepoint variable' : 'context variable';
+      throw new SemanticError(`unable to find ${kind} '${e.name}' in ${probe.pp}${alts ? ` (alternatives: ${alts})` : ''}`, e.tok);
+    }
+    if (e.components.some(c => c.kind !== 'pretty')) {
+      throw new SemanticError(`'${e.name}' is a value of the event record here; '->' and '[]' need a dynamic probe with type information`, e.tok);
+    }
+    e.ref = { kind: 'field', index, type: fields[index]!.type };
+    e.type = fields[index]!.type;
+  }
+}
+
+function markWritten(target: A.Expr): void {
+  const sym = target.kind === 'index' && target.base.kind === 'sym' ? target.base : target.kind === 'sym' ? target : undefined;
+  const ref = sym?.ref;
+  if (ref?.scope === 'global') (ref as GlobalVar).written = true;
+  else if (ref?.scope === 'local') (ref as LocalVar).assigned = true;
+}
+
+function describeOperator(e: A.Expr): string {
+  return e.tok.text.startsWith('@') ? e.tok.text : e.kind;
+}
+
