@@ -13,6 +13,9 @@ import { formatParseError, formatSemanticError, SemanticError, type ParseError }
 import { elaborate } from './elaborate/elaborate.js';
 import { printProgram } from './elaborate/print-p2.js';
 import type { Program } from './elaborate/program.js';
+import { generate } from './codegen/emit.js';
+import { printPlan, probeSpecs } from './codegen/plan.js';
+import { Runtime, DEFAULT_LIMITS, type Limits } from './runtime/runtime.js';
 import type { StapFile } from './parser/ast.js';
 
 /** Timing and memory for stap's `-v` lines. */
@@ -96,8 +99,49 @@ export async function run(opts: Options): Promise<number> {
     stdout(printProgram(program));
     return 0;
   }
-  stderr('tstap: passes beyond 2 are not available in this build\n');
-  return 1;
+  clock.restart();
+  const source = generate(program);
+  if (opts.verbose) stderr(`Pass 3: translated to JavaScript ${clock.report()}\n`);
+  if (opts.lastPass === 3) {
+    stdout(source + printPlan(program));
+    return 0;
+  }
+  if (opts.lastPass === 4) {
+    // There is no module to build: pass 4 is compiling the generated JavaScript.
+    new Function('rt', source);
+    if (opts.verbose) stderr(`Pass 4: compiled JavaScript ${clock.report()}\n`);
+    return 0;
+  }
+  const limits = applyDefines(opts.defines, stderr);
+  if (!limits) return 1;
+  clock.restart();
+  const rt = new Runtime(probeSpecs(program), {
+    limits, outputFile: opts.outputFile, targetPid: opts.targetPid, command: opts.command,
+    timeoutSeconds: opts.timeoutSeconds, globalsInit: opts.globalsInit, hz: kernelHz(p1.ctx),
+  });
+  const status = await rt.run(source);
+  if (opts.verbose) stderr(`Pass 5: run completed ${clock.report()}\n`);
+  return status;
+}
+
+function kernelHz(ctx: PreprocessorContext): number {
+  const hz = Number(ctx.config().get('CONFIG_HZ'));
+  return Number.isInteger(hz) && hz > 0 ? hz : 250;
+}
+
+/** -D NAME=VALUE overrides of the runtime limits. */
+function applyDefines(defines: Map<string, string>, out: (s: string) => void): Limits | undefined {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  const explicit = new Set<string>();
+  for (const [name, value] of defines) {
+    if (!(name in limits)) { out(`WARNING: -D ${name}: not a limit tstap knows; ignored\n`); continue; }
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) { out(`ERROR: -D ${name}=${value}: expected a non-negative integer\n`); return undefined; }
+    (limits as unknown as Record<string, number>)[name] = n;
+    explicit.add(name);
+  }
+  if (explicit.has('MAXACTION') && !explicit.has('MAXACTION_INTERRUPTIBLE')) limits.MAXACTION_INTERRUPTIBLE = limits.MAXACTION * 10;
+  return limits;
 }
 
 /** Pass 2. Returns undefined after printing the diagnostics when elaboration failed. */

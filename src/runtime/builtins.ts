@@ -1,0 +1,216 @@
+/**
+ * Implementations of the built-in functions whose signatures src/elaborate/builtins.ts lists.
+ * Each takes the handler context first, then the script's arguments, and returns a stap value.
+ */
+import { cpus } from 'node:os';
+import { StapError } from './errors.js';
+import * as L from './long.js';
+import { truncate } from './format.js';
+import type { Context } from './context.js';
+import type { Long } from './long.js';
+import { ERRNO_NAMES } from './errno.js';
+
+/** What the builtins need from the runtime. */
+export interface BuiltinHost {
+  requestExit(): void;
+  abort(): void;
+  warn(msg: string): void;
+  write(s: string): void;
+  queueSystem(cmd: string): void;
+  targetPid(): number;
+  commOf(c: Context): string;
+  ppidOf(c: Context): number;
+  uidOf(c: Context): number;
+  lastMatch(): RegExpExecArray | null;
+  /** Nanoseconds to add to the monotonic clock to get wall-clock time. */
+  realtimeOffsetNs: bigint;
+  hz: number;
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function pad(n: number, w: number, c = '0'): string {
+  return String(n).padStart(w, c);
+}
+
+/** asctime layout: `Thu Jan  1 00:00:00 1970`. */
+function asctime(d: Date, utc: boolean): string {
+  const get = (u: () => number, l: () => number) => (utc ? u() : l());
+  const day = DAYS[get(() => d.getUTCDay(), () => d.getDay())]!;
+  const mon = MONTHS[get(() => d.getUTCMonth(), () => d.getMonth())]!;
+  return `${day} ${mon} ${pad(get(() => d.getUTCDate(), () => d.getDate()), 2, ' ')} ` +
+    `${pad(get(() => d.getUTCHours(), () => d.getHours()), 2)}:${pad(get(() => d.getUTCMinutes(), () => d.getMinutes()), 2)}:` +
+    `${pad(get(() => d.getUTCSeconds(), () => d.getSeconds()), 2)} ${get(() => d.getUTCFullYear(), () => d.getFullYear())}`;
+}
+
+function num(v: Long): number {
+  return typeof v === 'number' ? v : Number(v);
+}
+
+/** C-style escapes for text_str: printable ASCII stays, the rest becomes \n, \t, \ooo. */
+function textEscape(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch === 0x0a) out += '\\n';
+    else if (ch === 0x09) out += '\\t';
+    else if (ch === 0x0d) out += '\\r';
+    else if (ch === 0x0b) out += '\\v';
+    else if (ch === 0x0c) out += '\\f';
+    else if (ch === 0x08) out += '\\b';
+    else if (ch === 0x07) out += '\\a';
+    else if (ch === 0x22) out += '\\"';
+    else if (ch === 0x27) out += "\\'";
+    else if (ch === 0x5c) out += '\\\\';
+    else if (ch < 0x20 || ch >= 0x7f) out += '\\' + ch.toString(8).padStart(3, '0');
+    else out += s[i];
+  }
+  return out;
+}
+
+export function makeBuiltins(host: BuiltinHost) {
+  let tokenizeRest = '';
+  const mono = (c: Context) => c.ts;
+  const real = (c: Context) => c.ts + host.realtimeOffsetNs;
+  const div = (v: bigint, d: bigint): Long => L.fromBigInt(v / d);
+  return {
+    exit: (_c: Context) => { host.requestExit(); return 0; },
+    error: (_c: Context, msg: string) => { throw new StapError(msg); },
+    warn: (_c: Context, msg: string) => { host.warn(msg); return 0; },
+    abort: (_c: Context) => { host.abort(); return 0; },
+    system: (_c: Context, cmd: string) => { host.queueSystem(cmd); return 0; },
+    log: (_c: Context, msg: string) => { host.write(msg + '\n'); return 0; },
+
+    strlen: (_c: Context, s: string): Long => s.length,
+    substr: (_c: Context, s: string, start: Long, len: Long): string => {
+      const st = num(start);
+      const n = num(len);
+      if (st < 0 || n < 0 || st >= s.length) return '';
+      return s.substr(st, n);
+    },
+    isinstr: (_c: Context, s1: string, s2: string): Long => (s1.includes(s2) ? 1 : 0),
+    strpos: (_c: Context, s1: string, s2: string): Long => s1.indexOf(s2),
+    strtol: (_c: Context, s: string, base: Long): Long => {
+      const b = num(base);
+      const m = /^\s*([+-]?)(0[xX])?([0-9a-zA-Z]*)/.exec(s)!;
+      let radix = b;
+      let digits = m[3]!;
+      if ((b === 16 || b === 0) && m[2]) radix = 16;
+      else if (b === 0) radix = digits.startsWith('0') && digits.length > 1 ? 8 : 10;
+      let v = 0n;
+      for (const ch of digits) {
+        const d = parseInt(ch, 36);
+        if (Number.isNaN(d) || d >= radix) break;
+        v = v * BigInt(radix) + BigInt(d);
+      }
+      if (m[1] === '-') v = -v;
+      digits = '';
+      return L.fromBigInt(BigInt.asIntN(64, v));
+    },
+    str_replace: (_c: Context, s: string, from: string, to: string): string => (from ? truncate(s.split(from).join(to)) : s),
+    tokenize: (_c: Context, s: string, delim: string): string => {
+      if (s !== '') tokenizeRest = s;
+      while (tokenizeRest.length && delim.includes(tokenizeRest[0]!)) tokenizeRest = tokenizeRest.slice(1);
+      let i = 0;
+      while (i < tokenizeRest.length && !delim.includes(tokenizeRest[i]!)) i++;
+      const tok = tokenizeRest.slice(0, i);
+      tokenizeRest = tokenizeRest.slice(i + (i < tokenizeRest.length ? 1 : 0));
+      return tok;
+    },
+    text_str: (_c: Context, s: string): string => truncate(textEscape(s)),
+    text_strn: (_c: Context, s: string, len: Long, quoted: Long): string => {
+      const n = num(len);
+      let t = textEscape(n > 0 ? s.slice(0, n) : s);
+      if (num(quoted)) t = `"${t}"${n > 0 && s.length > n ? '...' : ''}`;
+      return truncate(t);
+    },
+    stringat: (_c: Context, s: string, pos: Long): Long => {
+      const p = num(pos);
+      if (p < 0 || p >= s.length) throw new StapError('string index out of range');
+      return s.charCodeAt(p);
+    },
+    string_quoted: (_c: Context, s: string): string => truncate(`"${textEscape(s)}"`),
+    toupper: (_c: Context, s: string): string => s.toUpperCase(),
+    tolower: (_c: Context, s: string): string => s.toLowerCase(),
+    isdigit: (_c: Context, s: string): Long => (s.length > 0 && s[0]! >= '0' && s[0]! <= '9' ? 1 : 0),
+    matched: (_c: Context, n: Long): string => {
+      const m = host.lastMatch();
+      const i = num(n);
+      if (!m || i < 0 || i >= m.length) throw new StapError(`There is no match ${i}`);
+      return m[i] ?? '';
+    },
+    matched_str: (_c: Context): string => host.lastMatch()?.[0] ?? '',
+    ngroups: (_c: Context): Long => { const m = host.lastMatch(); return m ? m.length : 0; },
+
+    randint: (_c: Context, n: Long): Long => {
+      const lim = num(n);
+      if (lim <= 0 || lim > 0xffffffff) throw new StapError('randint: invalid range');
+      return Math.floor(Math.random() * lim);
+    },
+    abs: (_c: Context, v: Long): Long => (L.lt(v, 0) ? L.neg(v) : v),
+    errno_str: (_c: Context, e: Long): string => {
+      const n = Math.abs(num(e));
+      return ERRNO_NAMES[n] ?? `${n}`;
+    },
+
+    gettimeofday_s: (c: Context): Long => div(real(c), 1_000_000_000n),
+    gettimeofday_ms: (c: Context): Long => div(real(c), 1_000_000n),
+    gettimeofday_us: (c: Context): Long => div(real(c), 1_000n),
+    gettimeofday_ns: (c: Context): Long => L.fromBigInt(real(c)),
+    local_clock_s: (c: Context): Long => div(mono(c), 1_000_000_000n),
+    local_clock_ms: (c: Context): Long => div(mono(c), 1_000_000n),
+    local_clock_us: (c: Context): Long => div(mono(c), 1_000n),
+    local_clock_ns: (c: Context): Long => L.fromBigInt(mono(c)),
+    cpu_clock_s: (c: Context, _cpu: Long): Long => div(mono(c), 1_000_000_000n),
+    cpu_clock_ms: (c: Context, _cpu: Long): Long => div(mono(c), 1_000_000n),
+    cpu_clock_us: (c: Context, _cpu: Long): Long => div(mono(c), 1_000n),
+    cpu_clock_ns: (c: Context, _cpu: Long): Long => L.fromBigInt(mono(c)),
+    jiffies: (c: Context): Long => div(mono(c) * BigInt(host.hz), 1_000_000_000n),
+    HZ: (_c: Context): Long => host.hz,
+    get_cycles: (_c: Context): Long => L.fromBigInt(process.hrtime.bigint()),
+    ctime: (c: Context, secs?: Long): string => {
+      const s = secs === undefined ? Number(real(c) / 1_000_000_000n) : num(secs);
+      const d = new Date(s * 1000);
+      if (Number.isNaN(d.getTime())) return '<invalid time>';
+      return asctime(d, true);
+    },
+    tz_ctime: (_c: Context, secs: Long): string => {
+      const d = new Date(num(secs) * 1000);
+      const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find(p => p.type === 'timeZoneName')?.value ?? '';
+      return `${asctime(d, false)} ${zone}`;
+    },
+    tz_gmtoff: (_c: Context): Long => new Date().getTimezoneOffset() * 60,
+    tz_name: (_c: Context): string => new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(new Date()).find(p => p.type === 'timeZoneName')?.value ?? '',
+
+    target: (_c: Context): Long => host.targetPid(),
+    pid: (c: Context): Long => c.pid,
+    tid: (c: Context): Long => c.tid,
+    ppid: (c: Context): Long => host.ppidOf(c),
+    uid: (c: Context): Long => host.uidOf(c),
+    euid: (c: Context): Long => host.uidOf(c),
+    gid: (_c: Context): Long => process.getgid?.() ?? 0,
+    egid: (_c: Context): Long => process.getegid?.() ?? 0,
+    cpu: (c: Context): Long => c.cpu,
+    execname: (c: Context): string => host.commOf(c),
+    pexecname: (c: Context): string => host.commOf({ ...c, pid: host.ppidOf(c), tid: host.ppidOf(c), comm: undefined }),
+    pp: (c: Context): string => c.probe.pp,
+    pn: (c: Context): string => c.probe.pp,
+    probefunc: (c: Context): string => /function\("([^"@]*)/.exec(c.probe.pp)?.[1] ?? '',
+    ppfunc: (c: Context): string => /function\("([^"@]*)/.exec(c.probe.pp)?.[1] ?? '',
+    is_return: (c: Context): Long => (/\.return$/.test(c.probe.pp) ? 1 : 0),
+    num_online_cpus: (_c: Context): Long => cpus().length,
+    stp_pid: (_c: Context): Long => process.pid,
+
+    kernel_string: (_c: Context, addr: Long): string => { throw new StapError(`kernel_string: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event; only values fetched by the probe are available`); },
+    user_string: (_c: Context, addr: Long): string => { throw new StapError(`user_string: cannot read user memory at 0x${L.toUnsigned64(addr).toString(16)} after the event; only values fetched by the probe are available`); },
+    user_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`user_string_n: cannot read user memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
+    kernel_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`kernel_string_n: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
+    addr: (_c: Context): Long => { throw new StapError('addr() is only available in kprobe and uprobe handlers'); },
+    uaddr: (_c: Context): Long => { throw new StapError('uaddr() is only available in uprobe handlers'); },
+    register: (_c: Context, name: string): Long => { throw new StapError(`register("${name}") is only available in kprobe and uprobe handlers`); },
+    u_register: (_c: Context, name: string): Long => { throw new StapError(`u_register("${name}") is only available in uprobe handlers`); },
+  };
+}
+
+export type Builtins = ReturnType<typeof makeBuiltins>;
