@@ -77,6 +77,7 @@ class Emitter {
       'const MN = rt.limits.MAXNESTING;',
       'let act = 0, depth = 0;',
       'function $set(m, k, v) { m.set(k, v); return v; }',
+      'function $set1(m, k, v) { m.set1(k, v); return v; }',
       'function $upd(m, k, f) { const v = f(m.get(k)); m.set(k, v); return v; }',
     ];
     const body: string[] = [];
@@ -123,6 +124,8 @@ class Emitter {
     if (g.histograms.some(h => h.htype === 'log')) parts.push('log: true');
     const lin = g.histograms.find(h => h.htype === 'linear');
     if (lin) parts.push(`linear: { start: ${lin.params[0]}, stop: ${lin.params[1]}, interval: ${lin.params[2]} }`);
+    if (g.varianceShift !== undefined) parts.push(`variance: ${g.varianceShift}`);
+    if (g.isArray) parts.push('element: true');
     return `{ ${parts.join(', ')} }`;
   }
 
@@ -227,7 +230,7 @@ class Emitter {
     if (t.kind === 'index' && t.base.kind === 'sym') {
       const m = t.base.ref!.id;
       if (t.indexes.some(i => i === null)) return `${m}.deleteMatching([${t.indexes.map(i => (i ? this.ex(i) : 'undefined')).join(', ')}])`;
-      return `${m}.delete(${this.keys(t.indexes)})`;
+      return this.mapCall(m, 'delete', t.indexes);
     }
     throw new Error(`cannot delete ${t.kind}`);
   }
@@ -251,9 +254,15 @@ class Emitter {
     return `[${indexes.map(i => this.ex(i!)).join(', ')}]`;
   }
 
+  /** `m.op(keys, ...rest)`, using the map's single-key fast path (`op1(key, ...)`) for one key. */
+  private mapCall(m: string, op: string, indexes: (A.Expr | null)[], ...rest: string[]): string {
+    if (indexes.length === 1) return `${m}.${op}1(${[this.ex(indexes[0]!), ...rest].join(', ')})`;
+    return `${m}.${op}(${[this.keys(indexes), ...rest].join(', ')})`;
+  }
+
   private statRef(e: A.Expr): string {
     if (e.kind === 'sym') return e.ref!.id;
-    if (e.kind === 'index' && e.base.kind === 'sym') return `${e.base.ref!.id}.get(${this.keys(e.indexes)})`;
+    if (e.kind === 'index' && e.base.kind === 'sym') return this.mapCall(e.base.ref!.id, 'get', e.indexes);
     throw new Error('bad statistic operand');
   }
 
@@ -273,7 +282,7 @@ class Emitter {
     const t = e.target;
     const m = (t.base as A.Sym).ref!.id;
     if (t.indexes.some(i => i === null)) return `${m}.hasMatching([${t.indexes.map(i => (i ? this.ex(i) : 'undefined')).join(', ')}])`;
-    return `${m}.has(${this.keys(t.indexes)})`;
+    return this.mapCall(m, 'has', t.indexes);
   }
 
   private bool(js: string): string {
@@ -289,7 +298,7 @@ class Emitter {
         if (e.base.kind === 'hist') {
           return `(rt.at = ${this.loc(e.tok)}, S.histBucket(${this.statRef(e.base.operand)}, ${jsString(e.base.htype)}, ${this.ex(e.indexes[0]!)}))`;
         }
-        return `${e.base.ref!.id}.get(${this.keys(e.indexes)})`;
+        return this.mapCall(e.base.ref!.id, 'get', e.indexes);
       case 'call': {
         const args = e.args.map(a => this.ex(a));
         if (e.target?.kind === 'function') return `(rt.at = ${this.loc(e.tok)}, ${e.target.id}(${['c', ...args].join(', ')}))`;
@@ -341,7 +350,7 @@ class Emitter {
     const loc = this.loc(e.left.kind === 'index' && e.left.base.kind === 'sym' ? e.left.base.tok : e.tok);
     if (e.op === '<<<') {
       const v = this.ex(e.right);
-      if (e.left.kind === 'index') return `(rt.at = ${loc}, ${(e.left.base as A.Sym).ref!.id}.aggregate(${this.keys(e.left.indexes)}, ${v}))`;
+      if (e.left.kind === 'index') return `(rt.at = ${loc}, ${this.mapCall((e.left.base as A.Sym).ref!.id, 'aggregate', e.left.indexes, v)})`;
       return `${(e.left as A.Sym).ref!.id}.add(${v})`;
     }
     const rhs = this.ex(e.right);
@@ -357,8 +366,9 @@ class Emitter {
     if (e.left.kind === 'index' && e.left.base.kind === 'sym') {
       const m = e.left.base.ref!.id;
       const k = this.keys(e.left.indexes);
+      if (e.op === '=' && e.left.indexes.length === 1) return `(rt.at = ${loc}, $set1(${m}, ${this.ex(e.left.indexes[0]!)}, ${rhs}))`;
       if (e.op === '=') return `(rt.at = ${loc}, $set(${m}, ${k}, ${rhs}))`;
-      if (e.op === '+=') return `(rt.at = ${loc}, ${m}.addTo(${k}, ${rhs}))`;
+      if (e.op === '+=') return `(rt.at = ${loc}, ${this.mapCall(m, 'addTo', e.left.indexes, rhs)})`;
       return `(rt.at = ${loc}, $upd(${m}, ${k}, $v => ${update('$v')}))`;
     }
     throw new Error(`cannot assign to ${e.left.kind}`);
@@ -372,7 +382,7 @@ class Emitter {
       const id = e.operand.ref!.id;
       pre = `(${id} = L.add(${id}, ${delta}))`;
     } else if (e.operand.kind === 'index' && e.operand.base.kind === 'sym') {
-      pre = `(rt.at = ${this.loc(e.operand.base.tok)}, ${e.operand.base.ref!.id}.addTo(${this.keys(e.operand.indexes)}, ${delta}))`;
+      pre = `(rt.at = ${this.loc(e.operand.base.tok)}, ${this.mapCall(e.operand.base.ref!.id, 'addTo', e.operand.indexes, delta)})`;
     } else throw new Error(`cannot increment ${e.operand.kind}`);
     return e.post ? `${back}(${pre}, 1)` : pre;
   }

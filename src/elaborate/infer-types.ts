@@ -213,7 +213,17 @@ export class TypeInference {
         return e.fn.startsWith('s') ? 'string' : 'unknown';
       }
       case 'tvar': return e.type ?? 'unknown';
-      case 'stat': this.expectStats(e.operand); if (e.op === 'variance' && e.shift !== undefined) void 0; return 'long';
+      case 'stat': {
+        const g = this.expectStats(e.operand);
+        if (g && e.op === 'variance') {
+          const shift = Number(e.shift ?? 0n);
+          if (g.varianceShift !== undefined && g.varianceShift !== shift) {
+            throw new SemanticError(`@variance of '${g.name}' is used with two different shifts`, e.tok);
+          }
+          g.varianceShift = shift;
+        }
+        return 'long';
+      }
       case 'hist': {
         const g = this.expectStats(e.operand);
         if (g && !g.histograms.some(h => h.htype === e.htype && h.params.join() === e.params.join())) {

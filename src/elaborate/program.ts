@@ -18,6 +18,8 @@ export interface GlobalVar extends A.VarBinding {
   init?: bigint | string;
   /** For stats: the histogram shapes the program prints or indexes, so `<<<` keeps only those. */
   histograms: HistogramUse[];
+  /** For stats: the @variance bit shift the program asks for, if it uses @variance. */
+  varianceShift?: number;
   tok: Token;
   written: boolean;
   read: boolean;
