@@ -104,6 +104,8 @@ async function main(): Promise<void> {
 }
 
 main().catch(e => {
-  process.stderr.write(`tstap: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+  // TSTAP_DEBUG=1 shows where our own code failed; users get one line, never a stack trace.
+  const detail = process.env.TSTAP_DEBUG && e instanceof Error ? e.stack : e instanceof Error ? e.message : String(e);
+  process.stderr.write(`tstap: internal error: ${detail}\n`);
   process.exitCode = 1;
 });

@@ -35,6 +35,12 @@ export interface Token {
   expandedFrom?: Token;
 }
 
+/** stap's lexer returns these @-words as operators (so errors say `near operator '@min'`). */
+const AT_OPERATORS: ReadonlySet<string> = new Set([
+  '@cast', '@defined', '@probewrite', '@entry', '@perf', '@var', '@avg', '@count', '@sum', '@min', '@max',
+  '@hist_linear', '@hist_log', '@const', '@variance', '@kregister', '@uregister', '@kderef', '@uderef', '@enum', '@enumname',
+]);
+
 /** `\"` becomes `"`; every other escape is kept as written (stap's lexer does the same). */
 function stringContent(raw: string): string {
   return raw.includes('\\"') ? raw.replace(/\\(.)/g, (m, c) => (c === '"' ? '"' : m)) : raw;
@@ -50,7 +56,10 @@ export function lex(file: SourceFile): Token[] {
       case 'Identifier':
         out.push({ kind: KEYWORD_SET.has(t.image) ? 'keyword' : 'identifier', text: t.image, ...base });
         break;
-      case 'AtWord': case 'ArgRef': case 'ArgCount':
+      case 'AtWord':
+        out.push({ kind: AT_OPERATORS.has(t.image) ? 'operator' : 'identifier', text: t.image, ...base });
+        break;
+      case 'ArgRef': case 'ArgCount':
         out.push({ kind: 'identifier', text: t.image, ...base });
         break;
       case 'Number':

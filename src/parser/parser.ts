@@ -469,7 +469,7 @@ class Parser {
     s.keys = keys;
     this.expectKw('in');
     const arrTok = this.peek();
-    if (arrTok?.kind === 'identifier' && (arrTok.text === '@hist_log' || arrTok.text === '@hist_linear')) {
+    if (arrTok && (arrTok.text === '@hist_log' || arrTok.text === '@hist_linear')) {
       s.array = this.parseHist(this.next());
     } else {
       s.array = sym();
@@ -480,7 +480,7 @@ class Parser {
       this.expectOp(']');
     }
     const agg = this.peek();
-    if (agg?.kind === 'identifier' && STAT_OPS.has(agg.text) && agg.text !== '@variance') {
+    if (agg && agg.kind !== 'string' && STAT_OPS.has(agg.text) && agg.text !== '@variance') {
       this.next();
       const dir = this.sortMarker();
       if (dir === undefined) this.fail('expected \'+\' or \'-\'');
@@ -584,7 +584,7 @@ class Parser {
 
   private parseIndexable(): A.Sym | A.HistOp {
     const t = this.peek();
-    if (t?.kind === 'identifier' && (t.text === '@hist_log' || t.text === '@hist_linear')) return this.parseHist(this.next());
+    if (t && t.kind !== 'string' && (t.text === '@hist_log' || t.text === '@hist_linear')) return this.parseHist(this.next());
     const id = this.expectIdent();
     return { kind: 'sym', name: id.text, tok: id };
   }
@@ -685,6 +685,7 @@ class Parser {
           this.expectOp(')');
           return e;
         }
+        if (t.text.length > 1 && t.text[0] === '@') break;
         if (t.text === '&') {
           this.next();
           const v = this.parseValue();
