@@ -47,14 +47,21 @@ export interface FunctionInfo {
 /** A decoded field of the event a probe fires on, in the order the runtime delivers them. */
 export interface EventField { name: string; type: 'long' | 'string' }
 
+/**
+ * One fetch argument of a dynamic probe definition: tracefs captures `arg` (e.g. `+8(%di):u32`,
+ * `+0(+8(%di)):string`) at the probe hit, into the event field `name`. The probe's `fields` list has an
+ * entry of the same name; handlers read it through a ContextRef of kind 'field'.
+ */
+export interface Fetch { name: string; arg: string }
+
 /** The concrete kinds of probe point the later passes lower. */
 export type ConcretePoint =
   | { kind: 'begin' | 'end' | 'error'; priority: bigint }
   | { kind: 'never' }
   | { kind: 'timer'; periodNs: bigint; randomizeNs: bigint }
   | { kind: 'tracepoint'; system: string; event: string }
-  | { kind: 'kprobe'; symbol: string; module?: string; isReturn: boolean; maxactive?: number }
-  | { kind: 'uprobe'; path: string; symbol: string; offset: number; isReturn: boolean }
+  | { kind: 'kprobe'; symbol: string; module?: string; offset?: number; isReturn: boolean; maxactive?: number; fetches: Fetch[] }
+  | { kind: 'uprobe'; path: string; symbol: string; offset: number; isReturn: boolean; refCtrOffset?: number; fetches: Fetch[] }
   | { kind: 'process'; event: 'begin' | 'end'; path?: string };
 
 export interface DerivedProbe {

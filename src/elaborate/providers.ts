@@ -8,6 +8,7 @@ import { SemanticError } from '../diagnostics/diagnostics.js';
 import type { ConcretePoint, EventField } from './program.js';
 import type { SystemView } from './system.js';
 import { globMatch } from './glob.js';
+import { resolveKprobePoints, resolveUprobePoints } from './dynamic.js';
 
 export interface Concrete { point: ConcretePoint; pp: string; fields: EventField[] }
 
@@ -126,7 +127,7 @@ export class Providers {
         'use a tracepoint instead (tstap -l \'kernel.trace("*")\' lists them), or make the probe optional with \'?\'',
         comps[0]!.tok);
     }
-    throw new SemanticError('kprobe-based probe points are not supported by this build of tstap yet', comps[0]!.tok);
+    return resolveKprobePoints(comps, this.system);
   }
 
   private process(comps: Comps): Concrete[] | undefined {
@@ -135,9 +136,6 @@ export class Providers {
     if (names.length === 2 && (names[1] === 'begin' || names[1] === 'end')) {
       return [{ point: { kind: 'process', event: names[1], path }, pp: ppString(comps), fields: [] }];
     }
-    if (names.length >= 2 && names[1] === 'function') {
-      throw new SemanticError('process(...).function probes are not supported by this build of tstap yet', comps[1]!.tok);
-    }
-    return undefined;
+    return resolveUprobePoints(comps, this.system);
   }
 }

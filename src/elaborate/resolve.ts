@@ -12,6 +12,7 @@ import { walkExpr, walkStmt } from './walk.js';
 import { builtinSignature, BUILTINS } from './builtins.js';
 import { suggest } from './suggest.js';
 import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.js';
+import { DYNAMIC_CALLS, lowerDynamicCall, resolveDynamicVar } from './dynamic.js';
 
 /** Where each public name of the library is defined, so a reference can pull its file. */
 class LibraryIndex {
@@ -318,7 +319,17 @@ export class Resolver {
         if (e.operand.kind === 'sym' || e.operand.kind === 'index') this.bindOne(e.operand, scope);
         markWritten(e.operand);
         break;
-      case 'call': this.resolveCall(e, scope.file); break;
+      case 'call':
+        if (DYNAMIC_CALLS.has(e.name) && scope.probe && isDynamic(scope.probe)) {
+          // kernel_string($p->name), register("ip"), addr(), ...: fetched by the probe in the kernel.
+          const ref = lowerDynamicCall(scope.probe, e);
+          if (ref) {
+            Object.assign(e, { kind: 'tvar', name: `$${e.name}`, components: [], addressOf: false, ref, type: ref.kind === 'field' ? ref.type : 'long' });
+            break;
+          }
+        }
+        this.resolveCall(e, scope.file);
+        break;
       case 'tvar': this.resolveContextVar(e, scope); break;
       case 'defined': {
         // @defined is decided at compile time: the operand either resolves or it does not.
@@ -341,6 +352,11 @@ export class Resolver {
     if (e.ref) return;
     const probe = scope.probe;
     if (!probe) throw new SemanticError(`context variable '${e.name}' cannot be used in a function`, e.tok);
+    if (isDynamic(probe)) {
+      e.ref = resolveDynamicVar(probe, e);
+      e.type = e.ref.kind === 'field' ? e.ref.type : e.ref.kind === 'pretty' ? 'string' : typeof e.ref.value === 'string' ? 'string' : 'long';
+      return;
+    }
     const fields = probe.fields;
     if (e.name === '$$vars' || e.name === '$$parms' || e.name === '$$locals') {
       e.ref = { kind: 'pretty', fields: fields.map((f, index) => ({ name: f.name, index, type: f.type })) };
@@ -360,6 +376,10 @@ export class Resolver {
     e.ref = { kind: 'field', index, type: fields[index]!.type };
     e.type = fields[index]!.type;
   }
+}
+
+function isDynamic(p: DerivedProbe): boolean {
+  return p.point.kind === 'kprobe' || p.point.kind === 'uprobe';
 }
 
 function markWritten(target: A.Expr): void {
