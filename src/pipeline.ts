@@ -147,7 +147,7 @@ function applyDefines(defines: Map<string, string>, out: (s: string) => void): L
 /** Pass 2. Returns undefined after printing the diagnostics when elaboration failed. */
 export function pass2(opts: Options, p1: Pass1Result, out: (s: string) => void): Program | undefined {
   try {
-    const { program, warnings } = elaborate(p1.user, p1.library.files, p1.ctx, { unoptimized: opts.unoptimized });
+    const { program, warnings } = elaborate(p1.user, p1.library.files, p1.ctx, { unoptimized: opts.unoptimized, macros: p1.library.macros });
     if (!opts.suppressWarnings) for (const w of warnings) out(formatSemanticError(w, 'WARNING'));
     if (opts.warningsAsErrors && warnings.length) {
       out('Pass 2: analysis failed.  [man error::pass2]\n');

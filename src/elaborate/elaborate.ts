@@ -10,16 +10,48 @@ import { Providers } from './providers.js';
 import { SystemView } from './system.js';
 import { TypeInference } from './infer-types.js';
 import { analyseUsage } from './usage.js';
+import { elideDeadAssignments } from './elide.js';
 import { globalDisplayProbe } from './global-display.js';
 import { suggest } from './suggest.js';
 import type { Program } from './program.js';
+import { generateSyscallTapset, SYSCALL_HEADS } from './syscall-family.js';
+import { parseSource } from '../parser/parse-source.js';
+import { globMatch } from './glob.js';
+import { ParseError } from '../diagnostics/diagnostics.js';
+import type { MacroTable } from '../preprocessor/preprocess.js';
 
 export interface ElaborationResult { program: Program; warnings: SemanticError[] }
 
-export interface ElaborateOptions { unoptimized: boolean; system?: SystemView }
+export interface ElaborateOptions { unoptimized: boolean; system?: SystemView; macros?: MacroTable }
+
+/** Does any probe point of these files start with one of `heads` (wildcards allowed)? */
+function probesFamily(files: A.StapFile[], heads: string[]): boolean {
+  for (const f of files) {
+    for (const d of f.decls) {
+      if (d.kind !== 'probe') continue;
+      for (const p of d.points) {
+        const head = p.components[0]!.name;
+        if (head === '**' || heads.some(h => globMatch(head.replace(/\*\*/g, '*'), h))) return true;
+      }
+    }
+  }
+  return false;
+}
 
 export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: PreprocessorContext, opts: ElaborateOptions): ElaborationResult {
   const system = opts.system ?? new SystemView();
+  if (probesFamily(user, SYSCALL_HEADS) || opts.unoptimized) {
+    // The syscall family is generated from this kernel's tracepoints, only when a script needs it.
+    let text: string;
+    try {
+      text = generateSyscallTapset(system);
+    } catch (e) {
+      throw new SemanticError(`cannot build the syscall probes from tracefs: ${(e as Error).message}`);
+    }
+    const parsed = parseSource({ name: '<generated syscall tapset>', text, guru: true }, { ...ctx, guru: true }, opts.macros ?? new Map(), true);
+    if (parsed.errors.length) throw parsed.errors[0] instanceof ParseError ? new SemanticError(`generated syscall tapset: ${parsed.errors[0].message}`, parsed.errors[0].tok) : parsed.errors[0]!;
+    library = [...library, parsed.file!];
+  }
   const resolver = new Resolver(user, library, new Providers(system, ctx.config), opts.unoptimized);
   resolver.run();
   const globals = [...resolver.globals.values()];
@@ -36,6 +68,7 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
     resolver.addSyntheticProbe(display);
     new TypeInference(program).run();
   }
+  if (!opts.unoptimized) elideDeadAssignments(program);
   const warnings: SemanticError[] = [];
   for (const p of program.probes) {
     for (const l of p.locals) {

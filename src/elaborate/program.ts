@@ -32,6 +32,8 @@ export interface LocalVar extends A.VarBinding {
   param: boolean;
   tok: Token;
   assigned: boolean;
+  /** Read anywhere (set by usage analysis); unread locals' side-effect-free assignments are elided. */
+  read?: boolean;
 }
 
 export interface FunctionInfo {

@@ -19,6 +19,7 @@ function mark(sym: A.Sym | undefined, how: 'read' | 'write'): void {
     if (how === 'read') (ref as GlobalVar).read = true;
     else (ref as GlobalVar).written = true;
   } else if (how === 'write') (ref as LocalVar).assigned = true;
+  else (ref as LocalVar).read = true;
 }
 
 function expr(e: A.Expr, lvalue = false): void {
@@ -62,6 +63,8 @@ function stmt(s: A.Stmt): void {
 }
 
 export function analyseUsage(program: Program): void {
+  for (const p of program.probes) for (const l of p.locals) { l.read = false; l.assigned = false; }
+  for (const f of program.functions) { for (const l of f.params) l.read = false; for (const l of f.locals) { l.read = false; l.assigned = false; } }
   for (const p of program.probes) {
     p.conditions.forEach(c => expr(c));
     stmt(p.body);

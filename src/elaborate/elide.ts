@@ -1,0 +1,73 @@
+/**
+ * Dead-assignment elision, as stap's optimiser does it: an alias prologue that sets `argstr`,
+ * `fd`, ... for every syscall costs nothing when the user's handler never reads them. A
+ * statement `local = EXPR` is dropped when the local is never read and EXPR has no side effects.
+ */
+import type * as A from '../parser/ast.js';
+import { children } from './walk.js';
+import { builtinSignature } from './builtins.js';
+import type { LocalVar, Program } from './program.js';
+import { analyseUsage } from './usage.js';
+
+/** Builtins without side effects (they only compute a value). */
+const PURE_BUILTINS = new Set([
+  'strlen', 'substr', 'isinstr', 'strpos', 'strtol', 'str_replace', 'text_str', 'text_strn', 'stringat', 'string_quoted',
+  'toupper', 'tolower', 'isdigit', 'errno_str', 'pid', 'tid', 'ppid', 'uid', 'euid', 'gid', 'egid', 'cpu', 'execname',
+  'pexecname', 'pp', 'pn', 'probefunc', 'ppfunc', 'is_return', 'target', 'gettimeofday_s', 'gettimeofday_ms',
+  'gettimeofday_us', 'gettimeofday_ns', 'local_clock_s', 'local_clock_ms', 'local_clock_us', 'local_clock_ns', 'jiffies',
+  'ctime', 'HZ', 'abs',
+]);
+
+function pure(e: A.Expr): boolean {
+  switch (e.kind) {
+    case 'assign': case 'crement': return false;
+    case 'call':
+      if (e.target?.kind !== 'builtin' || !PURE_BUILTINS.has(e.name) || !builtinSignature(e.name)) return false;
+      break;
+    case 'print':
+      if (!e.fn.startsWith('s')) return false;
+      break;
+    case 'stat': case 'hist': case 'index':
+      // Extracting from an empty aggregate or a hist index can raise an error: keep them.
+      if (e.kind !== 'index' || e.base.kind === 'hist') return false;
+      break;
+    case 'binary':
+      if (e.op === '/' || e.op === '%') return false;
+      break;
+  }
+  return children(e).every(pure);
+}
+
+function elideIn(s: A.Stmt): A.Stmt {
+  switch (s.kind) {
+    case 'block': {
+      const body: A.Stmt[] = [];
+      for (const b of s.body) {
+        const x = elideIn(b);
+        if (x.kind === 'expr' && x.expr.kind === 'assign' && x.expr.op === '=' && x.expr.left.kind === 'sym') {
+          const ref = x.expr.left.ref;
+          if (ref?.scope === 'local' && !(ref as LocalVar).read && pure(x.expr.right)) continue;
+        }
+        body.push(x);
+      }
+      return { ...s, body };
+    }
+    case 'if': return { ...s, then: elideIn(s.then), else: s.else && elideIn(s.else) };
+    default: return s;
+  }
+}
+
+export function elideDeadAssignments(program: Program): void {
+  for (let round = 0; round < 4; round++) {
+    analyseUsage(program);
+    let changed = false;
+    for (const p of program.probes) {
+      const before = JSON.stringify(p.body.body.length);
+      p.body = elideIn(p.body) as A.Block;
+      if (JSON.stringify(p.body.body.length) !== before) changed = true;
+    }
+    if (!changed) break;
+  }
+  analyseUsage(program);
+  for (const p of program.probes) p.locals = p.locals.filter(l => l.read || l.assigned);
+}
