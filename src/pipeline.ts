@@ -12,6 +12,7 @@ import { printFile } from './parser/print.js';
 import { formatParseError, formatSemanticError, SemanticError, type ParseError } from './diagnostics/diagnostics.js';
 import { elaborate } from './elaborate/elaborate.js';
 import { printProgram } from './elaborate/print-p2.js';
+import { listProbes } from './elaborate/listing.js';
 import type { Program } from './elaborate/program.js';
 import { generate } from './codegen/emit.js';
 import { printPlan, probeSpecs } from './codegen/plan.js';
@@ -75,6 +76,8 @@ export async function run(opts: Options): Promise<number> {
   const stdout = (s: string) => process.stdout.write(s);
   const stderr = (s: string) => process.stderr.write(s);
   const clock = new PassClock();
+  const pattern = opts.listProbesWithVars ?? opts.listProbes;
+  if (pattern !== undefined) return list(opts, pattern, stdout, stderr);
   const p1 = pass1(opts, stderr);
   if (!p1) return 1;
   if (opts.verbose) {
@@ -122,6 +125,31 @@ export async function run(opts: Options): Promise<number> {
   const status = await rt.run(source);
   if (opts.verbose) stderr(`Pass 5: run completed ${clock.report()}\n`);
   return status;
+}
+
+/** -l / -L: exit status 0 when something matched. */
+function list(opts: Options, pattern: string, stdout: (s: string) => void, stderr: (s: string) => void): number {
+  const ctx = systemContext({ args: opts.args, guru: opts.guru, kernelRelease: opts.kernelRelease });
+  const library = loadLibrary([...opts.includeDirs, builtinTapsetDir()], ctx);
+  if (library.errors.length) {
+    for (const e of library.errors) stderr(formatParseError(e));
+    return 1;
+  }
+  try {
+    const lines = listProbes(pattern, opts.listProbesWithVars !== undefined, library.files, ctx, library.macros);
+    if (lines.length) stdout(lines.join('\n') + '\n');
+    return lines.length ? 0 : 1;
+  } catch (e) {
+    if (e instanceof SemanticError) {
+      if (opts.verbose) stderr(formatSemanticError(e));
+      return 1;
+    }
+    if ((e as ParseError).tok !== undefined || e instanceof Error && e.constructor.name === 'ParseError') {
+      stderr(formatParseError(e as ParseError));
+      return 1;
+    }
+    throw e;
+  }
 }
 
 function kernelHz(ctx: PreprocessorContext): number {

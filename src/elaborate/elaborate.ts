@@ -22,7 +22,13 @@ import type { MacroTable } from '../preprocessor/preprocess.js';
 
 export interface ElaborationResult { program: Program; warnings: SemanticError[] }
 
-export interface ElaborateOptions { unoptimized: boolean; system?: SystemView; macros?: MacroTable }
+export interface ElaborateOptions {
+  unoptimized: boolean;
+  system?: SystemView;
+  macros?: MacroTable;
+  /** Keep alias locals nobody reads (for -L). */
+  keepLocals?: boolean;
+}
 
 /** Does any probe point of these files start with one of `heads` (wildcards allowed)? */
 function probesFamily(files: A.StapFile[], heads: string[]): boolean {
@@ -68,7 +74,7 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
     resolver.addSyntheticProbe(display);
     new TypeInference(program).run();
   }
-  if (!opts.unoptimized) elideDeadAssignments(program);
+  if (!opts.unoptimized && !opts.keepLocals) elideDeadAssignments(program);
   const warnings: SemanticError[] = [];
   for (const p of program.probes) {
     for (const l of p.locals) {

@@ -121,7 +121,14 @@ export class Deriver {
       }
     }
     if (matches.length === 0) {
-      const concrete = this.providers.resolve(pp.components);
+      let concrete: Concrete[] | undefined;
+      try {
+        concrete = this.providers.resolve(pp.components);
+      } catch (e) {
+        // An optional point that the kernel cannot serve is dropped (stap -v says so).
+        if (e instanceof SemanticError && pp.optional) return [];
+        throw e;
+      }
       if (concrete) {
         for (const c of concrete) results.push({ concrete: c, prologues: [], epilogues: [], chain: [], conditions: [...conditions], files: new Set() });
       }

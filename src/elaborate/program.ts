@@ -71,8 +71,10 @@ export interface DerivedProbe {
   id: string;
   /** The concrete probe point, as pp() reports it. */
   pp: string;
-  /** The user's probe point followed by each alias it went through, for -p2. */
+  /** Each alias the probe went through (innermost first), then the user's probe point, for -p2. */
   chain: string[];
+  /** The outermost alias the user's probe point matched, if any (what -l lists). */
+  alias?: string;
   point: ConcretePoint;
   /** Fields of the event record, indexed by ContextRef.field. */
   fields: EventField[];

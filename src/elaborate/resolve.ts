@@ -117,38 +117,46 @@ export class Resolver {
 
   private deriveProbe(d: A.ProbeDecl, file: A.StapFile): void {
     for (const pp of d.points) {
-      let derivations: Derivation[];
-      try {
-        derivations = this.deriver.derive(pp);
-      } catch (e) {
-        if (e instanceof SemanticError && !e.message.startsWith('while resolving probe point')) {
-          throw new SemanticError(`while resolving probe point: ${e.message}`, e.tok ?? pp.tok, e.chain);
-        }
-        throw e;
+      const before = this.probes.length;
+      this.derivePoint(d, pp, file);
+      // `!`: a sufficient point that resolved ends the list.
+      if (pp.sufficient && this.probes.length > before) break;
+    }
+  }
+
+  private derivePoint(d: A.ProbeDecl, pp: A.ProbePoint, file: A.StapFile): void {
+    let derivations: Derivation[];
+    try {
+      derivations = this.deriver.derive(pp);
+    } catch (e) {
+      if (e instanceof SemanticError && !e.message.startsWith('while resolving probe point')) {
+        throw new SemanticError(`while resolving probe point: ${e.message}`, e.tok ?? pp.tok, e.chain);
       }
-      for (const der of derivations) {
-        for (const f of der.files) this.pull(f);
-        const userPp = pp.components.map(c => c.name + (c.arg ? `(${c.arg.kind === 'str' ? JSON.stringify(c.arg.value) : c.arg.value})` : '')).join('.');
-        const body: A.Block = {
-          kind: 'block',
-          tok: d.body.tok,
-          body: [...der.prologues.map(b => cloneNode(b)), cloneNode(d.body), ...der.epilogues.map(b => cloneNode(b))],
-        };
-        const probe: DerivedProbe = {
-          id: `probe_${this.probeCount++}`,
-          pp: der.concrete.pp,
-          chain: [...der.chain, ...(der.chain.length ? [] : []), userPp].filter((x, i, a) => i === 0 || x !== a[i - 1]),
-          point: der.concrete.point,
-          fields: der.concrete.fields,
-          body,
-          locals: [],
-          conditions: der.conditions.map(c => cloneNode(c)),
-          tok: pp.tok,
-          synthetic: false,
-        };
-        this.bindProbe(probe, file);
-        this.probes.push(probe);
-      }
+      throw e;
+    }
+    for (const der of derivations) {
+      for (const f of der.files) this.pull(f);
+      const userPp = pp.components.map(c => c.name + (c.arg ? `(${c.arg.kind === 'str' ? JSON.stringify(c.arg.value) : c.arg.value})` : '')).join('.');
+      const body: A.Block = {
+        kind: 'block',
+        tok: d.body.tok,
+        body: [...der.prologues.map(b => cloneNode(b)), cloneNode(d.body), ...der.epilogues.map(b => cloneNode(b))],
+      };
+      const probe: DerivedProbe = {
+        id: `probe_${this.probeCount++}`,
+        pp: der.concrete.pp,
+        chain: [...der.chain, userPp].filter((x, i, a) => i === 0 || x !== a[i - 1]),
+        alias: der.chain[der.chain.length - 1],
+        point: der.concrete.point,
+        fields: der.concrete.fields,
+        body,
+        locals: [],
+        conditions: der.conditions.map(c => cloneNode(c)),
+        tok: pp.tok,
+        synthetic: false,
+      };
+      this.bindProbe(probe, file);
+      this.probes.push(probe);
     }
   }
 

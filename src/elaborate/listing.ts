@@ -1,0 +1,30 @@
+/**
+ * `-l PATTERN` and `-L PATTERN`: the probe points a pattern matches (alias names as the user
+ * would write them, or concrete built-in points), and with -L each one's variables: the locals
+ * its aliases set and the context variables (`$field:type`) of its event.
+ */
+import type * as A from '../parser/ast.js';
+import { SemanticError } from '../diagnostics/diagnostics.js';
+import type { PreprocessorContext } from '../preprocessor/conditions.js';
+import type { MacroTable } from '../preprocessor/preprocess.js';
+import { parseSource } from '../parser/parse-source.js';
+import { elaborate } from './elaborate.js';
+
+export function listProbes(pattern: string, withVars: boolean, library: A.StapFile[], ctx: PreprocessorContext, macros: MacroTable): string[] {
+  const parsed = parseSource({ name: '<pattern>', text: `probe ${pattern} {}`, guru: false }, ctx, macros, false);
+  if (parsed.errors.length || !parsed.file) throw parsed.errors[0] ?? new SemanticError(`cannot parse probe point '${pattern}'`);
+  // Listing must show every variable an alias offers: no elision.
+  const { program } = elaborate([parsed.file], library, ctx, { unoptimized: false, keepLocals: true, macros });
+  const lines = new Set<string>();
+  for (const p of program.probes) {
+    if (p.synthetic) continue;
+    const name = p.alias ?? p.pp;
+    if (!withVars) { lines.add(name); continue; }
+    const vars = [
+      ...p.locals.map(l => `${l.name}:${l.type}`),
+      ...p.fields.filter(f => !f.name.startsWith('__')).map(f => `$${f.name}:${f.type}`),
+    ];
+    lines.add(vars.length ? `${name} ${vars.join(' ')}` : name);
+  }
+  return [...lines].sort();
+}
