@@ -305,8 +305,8 @@ export class Resolver {
         if (!e.ref) this.bindSym(e, scope);
         break;
       case 'index':
-        if (e.base.kind === 'sym' && !e.base.ref) {
-          const g = this.globalArray(e.base, e.indexes.length, scope);
+        if (e.base.kind === 'sym') {
+          const g = e.base.ref?.scope === 'global' ? e.base.ref as GlobalVar : this.globalArray(e.base, e.indexes.length, scope);
           g.isArray = true;
         }
         break;
