@@ -88,6 +88,8 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   is_return: { params: [], ret: L },
   num_online_cpus: { params: [], ret: L },
   stp_pid: { params: [], ret: L },
+  // devices
+  bdevname_devt: { params: [L], ret: S },
   // memory reads of dynamic probes (values fetched in the kernel at the hit)
   kernel_string: { params: [L], ret: S },
   user_string: { params: [L], ret: S },

@@ -3,6 +3,7 @@
  * Each takes the handler context first, then the script's arguments, and returns a stap value.
  */
 import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { StapError } from './errors.js';
 import * as L from './long.js';
 import { truncate } from './format.js';
@@ -70,6 +71,7 @@ function textEscape(s: string): string {
 }
 
 export function makeBuiltins(host: BuiltinHost) {
+  const devNames = new Map<string, string>();
   let tokenizeRest = '';
   const mono = (c: Context) => c.ts;
   const real = (c: Context) => c.ts + host.realtimeOffsetNs;
@@ -202,6 +204,17 @@ export function makeBuiltins(host: BuiltinHost) {
     num_online_cpus: (_c: Context): Long => cpus().length,
     stp_pid: (_c: Context): Long => process.pid,
 
+    bdevname_devt: (_c: Context, dev: Long): string => {
+      // The kernel's dev_t is major << 20 | minor; sysfs knows the disk's name.
+      const d = num(dev);
+      const key = `${Math.floor(d / 1048576)}:${d % 1048576}`;
+      let name = devNames.get(key);
+      if (name === undefined) {
+        try { name = /^DEVNAME=(.*)$/m.exec(readFileSync(`/sys/dev/block/${key}/uevent`, 'latin1'))?.[1] ?? key; } catch { name = key; }
+        devNames.set(key, name);
+      }
+      return name;
+    },
     kernel_string: (_c: Context, addr: Long): string => { throw new StapError(`kernel_string: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event; only values fetched by the probe are available`); },
     user_string: (_c: Context, addr: Long): string => { throw new StapError(`user_string: cannot read user memory at 0x${L.toUnsigned64(addr).toString(16)} after the event; only values fetched by the probe are available`); },
     user_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`user_string_n: cannot read user memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
