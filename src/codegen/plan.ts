@@ -16,7 +16,9 @@ function describe(p: DerivedProbe): string {
     case 'begin': case 'end': case 'error': return `runtime: ${pt.kind} (priority ${pt.priority})`;
     case 'never': return 'never runs';
     case 'timer': return `runtime: timer every ${pt.periodNs} ns${pt.randomizeNs ? ` (±${pt.randomizeNs} ns)` : ''}`;
-    case 'tracepoint': return `tracefs: enable events/${pt.system}/${pt.event} (fields: ${p.fields.map(f => f.name).join(' ') || 'none'})`;
+    case 'tracepoint':
+      if (pt.eprobe) return `tracefs: dynamic_events e:<group>/${p.id} ${pt.system}.${pt.event} ${pt.eprobe.map(f => `${f.name}=${f.arg}`).join(' ')}`;
+      return `tracefs: enable events/${pt.system}/${pt.event} (fields: ${p.fields.map(f => f.name).join(' ') || 'none'})`;
     case 'kprobe': return `tracefs: kprobe_events ${pt.isReturn ? 'r' : 'p'} ${pt.module ? pt.module + ':' : ''}${pt.symbol}`;
     case 'uprobe': return `tracefs: uprobe_events ${pt.isReturn ? 'r' : 'p'} ${pt.path}:0x${pt.offset.toString(16)}`;
     case 'process': return `tracefs: enable events/sched/sched_process_${pt.event === 'begin' ? 'exec' : 'exit'}${pt.path ? ` for ${pt.path}` : ''}`;

@@ -11,6 +11,7 @@ import { SystemView } from './system.js';
 import { TypeInference } from './infer-types.js';
 import { analyseUsage } from './usage.js';
 import { elideDeadAssignments } from './elide.js';
+import { finalizeEprobes } from './tracepoint-strings.js';
 import { globalDisplayProbe } from './global-display.js';
 import { suggest } from './suggest.js';
 import type { Program } from './program.js';
@@ -58,7 +59,7 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
     if (parsed.errors.length) throw parsed.errors[0] instanceof ParseError ? new SemanticError(`generated syscall tapset: ${parsed.errors[0].message}`, parsed.errors[0].tok) : parsed.errors[0]!;
     library = [...library, parsed.file!];
   }
-  const resolver = new Resolver(user, library, new Providers(system, ctx.config), opts.unoptimized);
+  const resolver = new Resolver(user, library, new Providers(system, ctx.config), opts.unoptimized, system);
   resolver.run();
   const globals = [...resolver.globals.values()];
   const program: Program = {
@@ -75,6 +76,7 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
     new TypeInference(program).run();
   }
   if (!opts.unoptimized && !opts.keepLocals) elideDeadAssignments(program);
+  finalizeEprobes(program.probes);
   const warnings: SemanticError[] = [];
   for (const p of program.probes) {
     for (const l of p.locals) {

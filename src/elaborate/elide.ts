@@ -38,6 +38,8 @@ function pure(e: A.Expr): boolean {
   return children(e).every(pure);
 }
 
+let removed = 0;
+
 function elideIn(s: A.Stmt): A.Stmt {
   switch (s.kind) {
     case 'block': {
@@ -46,7 +48,7 @@ function elideIn(s: A.Stmt): A.Stmt {
         const x = elideIn(b);
         if (x.kind === 'expr' && x.expr.kind === 'assign' && x.expr.op === '=' && x.expr.left.kind === 'sym') {
           const ref = x.expr.left.ref;
-          if (ref?.scope === 'local' && !(ref as LocalVar).read && pure(x.expr.right)) continue;
+          if (ref?.scope === 'local' && !(ref as LocalVar).read && pure(x.expr.right)) { removed++; continue; }
         }
         body.push(x);
       }
@@ -58,15 +60,12 @@ function elideIn(s: A.Stmt): A.Stmt {
 }
 
 export function elideDeadAssignments(program: Program): void {
-  for (let round = 0; round < 4; round++) {
+  // Removing `argstr = sprintf(..., filename)` can leave `filename` unread: repeat to a fixed point.
+  for (let round = 0; round < 8; round++) {
     analyseUsage(program);
-    let changed = false;
-    for (const p of program.probes) {
-      const before = JSON.stringify(p.body.body.length);
-      p.body = elideIn(p.body) as A.Block;
-      if (JSON.stringify(p.body.body.length) !== before) changed = true;
-    }
-    if (!changed) break;
+    removed = 0;
+    for (const p of program.probes) p.body = elideIn(p.body) as A.Block;
+    if (!removed) break;
   }
   analyseUsage(program);
   for (const p of program.probes) p.locals = p.locals.filter(l => l.read || l.assigned);

@@ -46,8 +46,12 @@ export interface FunctionInfo {
   library: boolean;
 }
 
-/** A decoded field of the event a probe fires on, in the order the runtime delivers them. */
-export interface EventField { name: string; type: 'long' | 'string' }
+/**
+ * A decoded field of the event a probe fires on, in the order the runtime delivers them.
+ * `fetch` marks a field that the tracepoint record lacks and an event probe (eprobe) on the
+ * tracepoint must capture in the kernel, e.g. `+0($filename):ustring` for a user string.
+ */
+export interface EventField { name: string; type: 'long' | 'string'; fetch?: string; ctype?: string }
 
 /**
  * One fetch argument of a dynamic probe definition: tracefs captures `arg` (e.g. `+8(%di):u32`,
@@ -61,7 +65,8 @@ export type ConcretePoint =
   | { kind: 'begin' | 'end' | 'error'; priority: bigint }
   | { kind: 'never' }
   | { kind: 'timer'; periodNs: bigint; randomizeNs: bigint }
-  | { kind: 'tracepoint'; system: string; event: string }
+  /** `eprobe`, when set, replaces the plain tracepoint: an event probe fetching every field in `fields` order. */
+  | { kind: 'tracepoint'; system: string; event: string; eprobe?: Fetch[] }
   | { kind: 'kprobe'; symbol: string; module?: string; offset?: number; isReturn: boolean; maxactive?: number; fetches: Fetch[] }
   | { kind: 'uprobe'; path: string; symbol: string; offset: number; isReturn: boolean; refCtrOffset?: number; fetches: Fetch[] }
   | { kind: 'process'; event: 'begin' | 'end'; path?: string };

@@ -112,7 +112,7 @@ export class Providers {
         out.push({
           point: { kind: 'tracepoint', system: sys, event: ev },
           pp: `kernel.trace("${sys}:${ev}")`,
-          fields: fmt.fields.map(f => ({ name: f.name, type: fieldType(f) })),
+          fields: fmt.fields.map(f => ({ name: f.name, type: fieldType(f), ctype: f.type })),
         });
       }
     }

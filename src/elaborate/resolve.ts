@@ -13,6 +13,8 @@ import { builtinSignature, BUILTINS } from './builtins.js';
 import { suggest } from './suggest.js';
 import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.js';
 import { DYNAMIC_CALLS, lowerDynamicCall, resolveDynamicVar } from './dynamic.js';
+import { lowerTracepointString, STRING_CALLS } from './tracepoint-strings.js';
+import type { SystemView } from './system.js';
 
 /** Where each public name of the library is defined, so a reference can pull its file. */
 class LibraryIndex {
@@ -49,7 +51,8 @@ export class Resolver {
   private probeCount = 0;
   private readonly fileOfDecl = new Map<A.Decl, A.StapFile>();
 
-  constructor(private readonly user: A.StapFile[], libraryFiles: A.StapFile[], providers: Providers, private readonly unoptimized: boolean) {
+  constructor(private readonly user: A.StapFile[], libraryFiles: A.StapFile[], providers: Providers, private readonly unoptimized: boolean,
+    private readonly system: SystemView) {
     this.library = new LibraryIndex(libraryFiles);
     for (const f of [...user, ...libraryFiles]) {
       for (const d of f.decls) {
@@ -333,6 +336,14 @@ export class Resolver {
           const ref = lowerDynamicCall(scope.probe, e);
           if (ref) {
             Object.assign(e, { kind: 'tvar', name: `$${e.name}`, components: [], addressOf: false, ref, type: ref.kind === 'field' ? ref.type : 'long' });
+            break;
+          }
+        }
+        if (STRING_CALLS.has(e.name) && scope.probe?.point.kind === 'tracepoint') {
+          if (e.args[0]?.kind === 'tvar') this.resolveContextVar(e.args[0], scope);
+          const ref = lowerTracepointString(scope.probe, e, this.system);
+          if (ref) {
+            Object.assign(e, { kind: 'tvar', name: `$${e.name}`, components: [], addressOf: false, ref, type: 'string' });
             break;
           }
         }

@@ -25,6 +25,11 @@ function varName(f: FieldFormat): string {
   return isPointer(f) ? `${f.name}_uaddr` : f.name;
 }
 
+/** `const char *` arguments are NUL-terminated user strings (paths, names). */
+function isUserString(f: FieldFormat): boolean {
+  return /^const char \*$/.test(f.type);
+}
+
 export function generateSyscallTapset(system: SystemView): string {
   const events = new Set(system.events().get('syscalls') ?? []);
   const names = [...events].filter(e => e.startsWith('sys_enter_')).map(e => e.slice('sys_enter_'.length)).sort();
@@ -32,9 +37,9 @@ export function generateSyscallTapset(system: SystemView): string {
   for (const name of names) {
     const fmt = system.format('syscalls', `sys_enter_${name}`);
     const args = fmt.fields.filter(f => f.name !== '__syscall_nr' && !KEYWORD_SET.has(f.name) && /^[A-Za-z_][A-Za-z0-9_]*$/.test(f.name));
-    const assigns = args.map(f => `${varName(f)} = $${f.name}`);
+    const assigns = args.map(f => (isUserString(f) ? `${f.name} = user_string($${f.name})` : `${varName(f)} = $${f.name}`));
     const argstr = args.length
-      ? `argstr = sprintf("${args.map(f => (isPointer(f) ? '%p' : isUnsigned(f) ? '%u' : '%d')).join(', ')}", ${args.map(f => `$${f.name}`).join(', ')})`
+      ? `argstr = sprintf("${args.map(f => (isUserString(f) ? '\\"%s\\"' : isPointer(f) ? '%p' : isUnsigned(f) ? '%u' : '%d')).join(', ')}", ${args.map(f => (isUserString(f) ? f.name : `$${f.name}`)).join(', ')})`
       : 'argstr = ""';
     out.push(`probe syscall.${name} = kernel.trace("syscalls:sys_enter_${name}") { name = "${name}"; ${[...assigns, argstr].join('; ')} }`);
     out.push(`probe nd_syscall.${name} = syscall.${name} { }`);
