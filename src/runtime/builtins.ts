@@ -3,7 +3,7 @@
  * Each takes the handler context first, then the script's arguments, and returns a stap value.
  */
 import { cpus } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { StapError } from './errors.js';
 import * as L from './long.js';
 import { truncate } from './format.js';
@@ -68,6 +68,22 @@ function textEscape(s: string): string {
     else out += s[i];
   }
   return out;
+}
+
+function readUserString(pid: number, addr: Long, max: number): string {
+  const where = L.toUnsigned64(addr);
+  let fd: number | undefined;
+  try {
+    fd = openSync(`/proc/${pid}/mem`, 'r');
+    const buf = Buffer.alloc(max);
+    const n = readSync(fd, buf, 0, max, where);
+    const end = buf.indexOf(0);
+    return buf.toString('latin1', 0, end >= 0 && end < n ? end : n);
+  } catch {
+    throw new StapError(`user string copy fault -14 at 0x${where.toString(16)} [man error::fault]`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 export function makeBuiltins(host: BuiltinHost) {
@@ -216,8 +232,10 @@ export function makeBuiltins(host: BuiltinHost) {
       return name;
     },
     kernel_string: (_c: Context, addr: Long): string => { throw new StapError(`kernel_string: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event; only values fetched by the probe are available`); },
-    user_string: (_c: Context, addr: Long): string => { throw new StapError(`user_string: cannot read user memory at 0x${L.toUnsigned64(addr).toString(16)} after the event; only values fetched by the probe are available`); },
-    user_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`user_string_n: cannot read user memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
+    // Without a kernel-side fetch, user memory is read from /proc/PID/mem as soon as the event
+    // is handled: right for memory the process does not change meanwhile (paths, argv).
+    user_string: (c: Context, addr: Long): string => readUserString(c.pid, addr, 511),
+    user_string_n: (c: Context, addr: Long, n: Long): string => readUserString(c.pid, addr, Math.max(0, Math.min(num(n), 511))),
     kernel_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`kernel_string_n: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
     addr: (_c: Context): Long => { throw new StapError('addr() is only available in kprobe and uprobe handlers'); },
     uaddr: (_c: Context): Long => { throw new StapError('uaddr() is only available in uprobe handlers'); },
