@@ -61,7 +61,7 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
   }
   const resolver = new Resolver(user, library, new Providers(system, ctx.config), opts.unoptimized, system);
   resolver.run();
-  const globals = [...resolver.globals.values()];
+  const globals = resolver.allGlobals();
   const program: Program = {
     globals,
     functions: resolver.functions,

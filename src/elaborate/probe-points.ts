@@ -68,6 +68,7 @@ export class AliasIndex {
     const head = comps[0]!.name;
     const candidates = hasWildcard(head) ? this.all : this.byHead.get(head) ?? [];
     const out: { entry: AliasEntry; suffix: A.PPComponent[] }[] = [];
+    const exact = (x: { suffix: A.PPComponent[] }) => x.suffix.length === 0;
     for (const entry of candidates) {
       const len = entry.name.components.length;
       if (comps.some(c => c.name === '**')) {
@@ -78,7 +79,9 @@ export class AliasIndex {
         if (matchComponents(comps.slice(0, k), entry.name.components)) out.push({ entry, suffix: comps.slice(k) });
       }
     }
-    return out;
+    // An alias that names the whole point wins over a shorter one plus a suffix
+    // (`syscall.openat.return` is its own alias, not `syscall.openat` + `.return`).
+    return out.some(exact) ? out.filter(exact) : out;
   }
 
   names(): string[] {

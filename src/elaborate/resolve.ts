@@ -63,6 +63,11 @@ export class Resolver {
     this.deriver = new Deriver(this.aliases, providers);
   }
 
+  /** Public and file-private globals together. */
+  allGlobals(): GlobalVar[] {
+    return [...this.globals.values(), ...this.privateGlobals.values()];
+  }
+
   private uniqueId(prefix: string, name: string): string {
     let n = 0;
     let id = jsName(prefix, name, n);

@@ -257,16 +257,19 @@ export class Runtime implements BuiltinHost {
           let due = performance.now();
           const arm = () => {
             due += period + (rand ? (Math.random() * 2 - 1) * rand : 0);
-            const t = setTimeout(() => {
+            const fireAt = (): void => {
               if (this.exitRequested) return;
+              // libuv's timers run off a cached loop clock and can fire a little early.
+              const early = due - performance.now();
+              if (early > 0) { timers.push(setTimeout(fireAt, early)); return; }
               const now = process.hrtime.bigint();
               if (source_) source_.poll(dispatch, now);
               const p = this.probesById.get(id)!;
               this.fire(id, { ...selfContext(p.info), ts: now });
               this.output.flush();
               if (!this.exitRequested) arm();
-            }, Math.max(0, due - performance.now()));
-            timers.push(t);
+            };
+            timers.push(setTimeout(fireAt, Math.max(0, due - performance.now())));
           };
           arm();
         }
