@@ -88,7 +88,7 @@ export class Resolver {
     this.pulled.add(file);
     for (const d of file.decls) if (d.kind === 'global') this.declareGlobal(d, file);
     for (const d of file.decls) if (d.kind === 'probe') this.deriveProbe(d, file);
-    if (!file.library) for (const d of file.decls) if (d.kind === 'function') this.functionInfo(d, file);
+    if (!file.library || this.unoptimized) for (const d of file.decls) if (d.kind === 'function') this.functionInfo(d, file);
   }
 
   private declareGlobal(d: A.GlobalDecl, file: A.StapFile): void {
