@@ -16,7 +16,8 @@ import { listProbes } from './elaborate/listing.js';
 import type { Program } from './elaborate/program.js';
 import { generate } from './codegen/emit.js';
 import { printPlan, probeSpecs } from './codegen/plan.js';
-import { Runtime, DEFAULT_LIMITS, type Limits } from './runtime/runtime.js';
+import { Runtime, DEFAULT_LIMITS, type Limits, type EventSource } from './runtime/runtime.js';
+import { createLiveSession, startCommand, LiveError } from './live/index.js';
 import type { StapFile } from './parser/ast.js';
 
 /** Timing and memory for stap's `-v` lines. */
@@ -118,13 +119,24 @@ export async function run(opts: Options): Promise<number> {
   const limits = applyDefines(opts.defines, stderr);
   if (!limits) return 1;
   clock.restart();
-  const rt = new Runtime(probeSpecs(program), {
-    limits, outputFile: opts.outputFile, targetPid: opts.targetPid, command: opts.command,
-    timeoutSeconds: opts.timeoutSeconds, globalsInit: opts.globalsInit, hz: kernelHz(p1.ctx),
-  });
-  const status = await rt.run(source);
-  if (opts.verbose) stderr(`Pass 5: run completed ${clock.report()}\n`);
-  return status;
+  let events: EventSource | undefined;
+  try {
+    events = createLiveSession(program, { bufferMB: opts.bufferMB, verbose: opts.verbose });
+    const rt = new Runtime(probeSpecs(program), {
+      limits, outputFile: opts.outputFile, targetPid: opts.targetPid, command: opts.command,
+      timeoutSeconds: opts.timeoutSeconds, globalsInit: opts.globalsInit, hz: kernelHz(p1.ctx),
+      source: events, startCommand,
+    });
+    const status = await rt.run(source);
+    if (opts.verbose) stderr(`Pass 5: run completed ${clock.report()}\n`);
+    return status;
+  } catch (e) {
+    if (!(e instanceof LiveError)) throw e;
+    events?.close();
+    stderr(`ERROR: ${e.message}\n`);
+    stderr('Pass 5: run failed.  [man error::pass5]\n');
+    return 1;
+  }
 }
 
 /** -l / -L: exit status 0 when something matched. */
