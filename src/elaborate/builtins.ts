@@ -94,6 +94,7 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   kernel_string: { params: [L], ret: S },
   user_string: { params: [L], ret: S },
   user_string_n: { params: [L, L], ret: S },
+  user_string2: { params: [L, S], ret: S },
   kernel_string_n: { params: [L, L], ret: S },
   addr: { params: [], ret: L, context: true },
   uaddr: { params: [], ret: L, context: true },

@@ -46,7 +46,7 @@ function probesFamily(files: A.StapFile[], heads: string[]): boolean {
 }
 
 export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: PreprocessorContext, opts: ElaborateOptions): ElaborationResult {
-  const system = opts.system ?? new SystemView();
+  const system = opts.system ?? new SystemView(ctx.config);
   if (probesFamily(user, SYSCALL_HEADS) || opts.unoptimized) {
     // The syscall family is generated from this kernel's tracepoints, only when a script needs it.
     let text: string;

@@ -37,7 +37,8 @@ export function generateSyscallTapset(system: SystemView): string {
   for (const name of names) {
     const fmt = system.format('syscalls', `sys_enter_${name}`);
     const args = fmt.fields.filter(f => f.name !== '__syscall_nr' && !KEYWORD_SET.has(f.name) && /^[A-Za-z_][A-Za-z0-9_]*$/.test(f.name));
-    const assigns = args.map(f => (isUserString(f) ? `${f.name} = user_string($${f.name})` : `${varName(f)} = $${f.name}`));
+    // A string the kernel could not fetch reads as <unknown>, as in stap's syscall tapsets.
+    const assigns = args.map(f => (isUserString(f) ? `${f.name} = user_string2($${f.name}, "<unknown>")` : `${varName(f)} = $${f.name}`));
     const argstr = args.length
       ? `argstr = sprintf("${args.map(f => (isUserString(f) ? '\\"%s\\"' : isPointer(f) ? '%p' : isUnsigned(f) ? '%u' : '%d')).join(', ')}", ${args.map(f => (isUserString(f) ? f.name : `$${f.name}`)).join(', ')})`
       : 'argstr = ""';

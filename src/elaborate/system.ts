@@ -10,6 +10,9 @@ import { detectFeatures, type KernelFeatures } from '../tracefs/features.js';
 import { readEventFormat, type EventFormat } from '../tracefs/format.js';
 
 export class SystemView {
+  /** @param config the kernel's build configuration, when readable: it overrules README lines printed unconditionally. */
+  constructor(private readonly config?: () => Map<string, string>) {}
+
   private root?: string;
   private featureCache?: KernelFeatures;
   private eventList?: Map<string, string[]>;
@@ -22,7 +25,14 @@ export class SystemView {
   }
 
   features(): KernelFeatures {
-    if (!this.featureCache) this.featureCache = detectFeatures(this.tracefs());
+    if (!this.featureCache) {
+      const f = detectFeatures(this.tracefs());
+      // The README lists the eprobe syntax even on kernels built without CONFIG_EPROBE_EVENTS, which then
+      // refuse every eprobe (EINVAL, nothing in error_log): believe the kernel's config where it is readable.
+      const config = this.config?.();
+      if (config && config.size > 0 && config.get('CONFIG_EPROBE_EVENTS') !== 'y') f.eprobes = false;
+      this.featureCache = f;
+    }
     return this.featureCache;
   }
 

@@ -9,11 +9,11 @@ import type { DerivedProbe, Fetch } from './program.js';
 import type { SystemView } from './system.js';
 import { walkStmt } from './walk.js';
 
-export const STRING_CALLS: ReadonlySet<string> = new Set(['user_string', 'kernel_string']);
+export const STRING_CALLS: ReadonlySet<string> = new Set(['user_string', 'user_string2', 'kernel_string']);
 
 /** `user_string($ptr)` in a tracepoint handler becomes a field fetched by an eprobe, when eprobes exist. */
 export function lowerTracepointString(probe: DerivedProbe, call: A.Call, system: SystemView): A.ContextRef | undefined {
-  if (probe.point.kind !== 'tracepoint' || call.args.length !== 1) return undefined;
+  if (probe.point.kind !== 'tracepoint' || call.args.length !== (call.name === 'user_string2' ? 2 : 1)) return undefined;
   const arg = call.args[0]!;
   if (arg.kind !== 'tvar' || arg.components.length) return undefined;
   const field = probe.fields.find(f => f.name === arg.name.slice(1) && !f.fetch);
@@ -21,7 +21,7 @@ export function lowerTracepointString(probe: DerivedProbe, call: A.Call, system:
   let eprobes = false;
   try { eprobes = system.features().eprobes; } catch { return undefined; }
   if (!eprobes) return undefined;
-  const fetch = `+0($${field.name}):${call.name === 'user_string' ? 'ustring' : 'string'}`;
+  const fetch = `+0($${field.name}):${call.name === 'kernel_string' ? 'string' : 'ustring'}`;
   const name = `${field.name}__str`;
   let index = probe.fields.findIndex(f => f.name === name);
   if (index < 0) {

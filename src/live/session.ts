@@ -1,17 +1,23 @@
 /**
- * The live event source: one private tracefs instance per run with the events the probes need, read on every CPU,
- * decoded into each probe's field order and handed to the runtime in timestamp order with exact context (process,
- * thread, command name from the in-stream task table), lost events reported, and the kernel left as found.
+ * The live event source: one private tracefs instance per run with the events the probes need (tracepoints, and
+ * the dynamic events uprobes, kprobes and event probes are defined as), read on every CPU, decoded into each probe's
+ * field order and handed to the runtime in timestamp order with exact context (process, thread, command name from
+ * the in-stream task table), lost events reported, and the kernel left as found.
  */
 import { endianness } from 'node:os';
 import { basename } from 'node:path';
+import {
+  ENTRY_FIELD_PREFIX, entryEventName, entryProbeDefinition, probeDefinition, splitFetch,
+} from '../elaborate/dynamic.js';
 import type { ConcretePoint, DerivedProbe, Program } from '../elaborate/program.js';
+import { walkExpr, walkStmt } from '../elaborate/walk.js';
+import type * as A from '../parser/ast.js';
 import type { Context, ProbeInfo } from '../runtime/context.js';
 import type { EventSource } from '../runtime/runtime.js';
 import { limits as formatLimits } from '../runtime/format.js';
 import { compileDecoder, type EventFormat, type FieldFormat } from '../tracefs/format.js';
-import { cleanupStale, DEFAULT_BUFFER_SIZE_KB, TraceInstance } from '../tracefs/instance.js';
-import { ensureTracefs } from '../tracefs/mount.js';
+import { cleanupStale, TraceInstance, type ProbeDefinition } from '../tracefs/instance.js';
+import { ensureTracefs, hasTracingPrivileges } from '../tracefs/mount.js';
 import type { EventBatch, EventReader, LostEvents } from '../tracefs/reader.js';
 import { planField, type FieldPlan } from './casts.js';
 import { eventFilter, probeFilter, type FilterSubject } from './filters.js';
@@ -30,8 +36,11 @@ export interface LiveOptions {
 
 type Dispatch = (probeId: string, c: Context) => void;
 
-/** Decodes a record's fields in a probe's order. */
-type FieldDecoder = (data: Buffer, offset: number, length: number) => unknown[];
+/** Decodes a record's fields in a probe's order; `entry` holds a return probe's values captured at entry. */
+type FieldDecoder = (data: Buffer, offset: number, length: number, entry?: unknown[]) => unknown[];
+
+/** Decodes the named fields of a record, densely, in the order named. */
+type RecordDecoder = (data: Buffer, offset: number, length: number) => unknown[];
 
 interface TracepointRoute { id: string; info: ProbeInfo; decode: FieldDecoder }
 interface ProcessRoute { id: string; info: ProbeInfo; path?: string }
@@ -45,8 +54,13 @@ interface EventRoute {
   begin: ProcessRoute[];
   end: ProcessRoute[];
   /** sched_process_exec/exit: reads the process id and, for exits, group_dead. */
-  processFields?: (data: Buffer, offset: number, length: number) => { pid: number; last: boolean; filename: string };
+  processFields?: (data: Buffer, offset: number, length: number) => { pid: number; last: boolean };
+  /** A return probe's entry values, per thread, innermost call last (pushed by its companion entry event). */
+  entryStacks?: Map<number, unknown[][]>;
 }
+
+/** A probe armed through a dynamic event of the session's group, with its companion entry event if it has one. */
+interface DynamicProbe { probe: DerivedProbe; main: ProbeDefinition; entry?: ProbeDefinition }
 
 /** A record held back by poll(until): its bytes copied out of the reader's reused arena. */
 interface HeldRecord { data: Buffer; cpu: number; eventId: number; epoch: bigint; ts: number }
@@ -55,6 +69,20 @@ interface HeldRecord { data: Buffer; cpu: number; eventId: number; epoch: bigint
 const TASK_EVENTS = ['task/task_newtask', 'task/task_rename', 'sched/sched_process_exec', 'sched/sched_process_exit'];
 const EMPTY: unknown[] = [];
 const LOSS_WARNING_INTERVAL_MS = 1000;
+/**
+ * Default ring buffer per CPU. The reader alone keeps up with a 2M-call getppid burst at 4 MB, but the whole
+ * pipeline is slower for its first ~100 ms (handlers and decoders not yet optimised by V8): measured here, 4 MB
+ * lost 1-3.5% of the burst in 2 runs of 6, 8 MB lost nothing in 10 of 10. Start-up time is the same.
+ */
+export const DEFAULT_LIVE_BUFFER_KB = 8192;
+/**
+ * How far behind the drain time the reader's ordering watermark stays (records committed late by a writer on
+ * another CPU). A drain that must deliver everything stamped before `until` therefore starts no earlier than this
+ * after `until`.
+ */
+const ORDER_SLACK_NS = 20_000;
+/** Deepest nesting of entry values kept per thread for a return probe (calls that never return are dropped). */
+const MAX_ENTRY_DEPTH = 1024;
 
 function split(key: string): [string, string] {
   const slash = key.indexOf('/');
@@ -70,7 +98,7 @@ function kinds(l: Omit<LostEvents, 'cpu' | 'total'>): string {
   return nonZero.map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
-/** Which kernel events a program needs: tracepoints and process probes. Undefined when none. */
+/** The probes of a program that need kernel events (tracepoints, process probes, dynamic probes). */
 export function kernelProbes(program: Program): DerivedProbe[] {
   return program.probes.filter((p) => p.point.kind !== 'begin' && p.point.kind !== 'end' && p.point.kind !== 'error'
     && p.point.kind !== 'never' && p.point.kind !== 'timer');
@@ -95,19 +123,19 @@ export class LiveSession implements EventSource {
   private readonly onCrash = () => this.close();
   /** Event time of the last record handled (absolute ns as a number; only used to age the task table). */
   private now = 0;
+  /** The entry-value stacks of every return probe with a companion entry event. */
+  private readonly entryStacks: Array<Map<number, unknown[][]>> = [];
+  private lastTid = -1;
+  private lastPid = 0;
+  private lastComm: string | undefined;
   /** Records handed to handlers or the task table. */
   delivered = 0;
   private startedAt = 0;
 
   constructor(private readonly probes: DerivedProbe[], private readonly opts: LiveOptions) {
-    for (const p of probes) {
-      if (p.point.kind === 'kprobe' || p.point.kind === 'uprobe') {
-        throw new LiveError(`${p.pp}: ${p.point.kind} probes cannot be armed by this build of tstap`);
-      }
-    }
     const mb = opts.bufferMB;
     if (mb !== undefined && !(Number.isFinite(mb) && mb > 0)) throw new LiveError(`-s ${mb}: the buffer size must be a positive number of MB`);
-    this.bufferSizeKb = mb === undefined ? DEFAULT_BUFFER_SIZE_KB : Math.max(4, Math.round(mb * 1024));
+    this.bufferSizeKb = mb === undefined ? DEFAULT_LIVE_BUFFER_KB : Math.max(4, Math.round(mb * 1024));
   }
 
   private log(msg: string): void {
@@ -127,6 +155,9 @@ export class LiveSession implements EventSource {
   }
 
   private arm(): void {
+    if (!hasTracingPrivileges()) {
+      throw new LiveError('tstap needs root (CAP_SYS_ADMIN and CAP_DAC_OVERRIDE) to arm kernel probes through tracefs');
+    }
     const root = ensureTracefs();
     const stale = cleanupStale(root);
     if (stale.instances.length || stale.events.length) {
@@ -142,11 +173,19 @@ export class LiveSession implements EventSource {
     // Every event the probes use, and the task events; a probe event may also be a task event.
     const byEvent = new Map<string, DerivedProbe[]>();
     const processProbes: DerivedProbe[] = [];
+    const dynamic: DynamicProbe[] = [];
     for (const p of this.probes) {
-      if (p.point.kind === 'tracepoint') {
-        const key = `${p.point.system}/${p.point.event}`;
+      const point = p.point;
+      if (point.kind === 'tracepoint' && point.eprobe) {
+        // Fields the record lacks (user strings behind pointers) are fetched by an event probe on the tracepoint.
+        const main: ProbeDefinition = { kind: 'eprobe', event: p.id, target: { system: point.system, event: point.event }, args: point.eprobe.map(splitFetch) };
+        dynamic.push({ probe: p, main });
+      } else if (point.kind === 'tracepoint') {
+        const key = `${point.system}/${point.event}`;
         byEvent.set(key, [...(byEvent.get(key) ?? []), p]);
-      } else if (p.point.kind === 'process') {
+      } else if (point.kind === 'uprobe' || point.kind === 'kprobe') {
+        dynamic.push({ probe: p, main: probeDefinition(point, p.id), entry: entryProbeDefinition(point, p.id) });
+      } else if (point.kind === 'process') {
         processProbes.push(p);
       }
     }
@@ -172,12 +211,41 @@ export class LiveSession implements EventSource {
       const r = route(key, true)!;
       for (const p of probes) r.probes.push({ id: p.id, info: { id: p.id, pp: p.pp }, decode: this.fieldDecoder(r.format, p) });
     }
+    // Dynamic events (uprobes, kprobes, event probes), defined in the session's group; a return probe that reads
+    // entry values gets a companion entry event whose records wait on a per-thread stack for their return.
+    const entryKeys: string[] = [];
+    for (const d of dynamic) {
+      let entryNames: string[] | undefined;
+      let stacks: Map<number, unknown[][]> | undefined;
+      if (d.entry) {
+        const key = this.define(instance, d.probe, d.entry);
+        const r = route(key, true)!;
+        const names = r.format.fields.map((f) => f.name);
+        const read = this.recordDecoder(r.format, names);
+        const perThread = new Map<number, unknown[][]>();
+        r.helper = (data, offset, length, tid) => {
+          let stack = perThread.get(tid);
+          if (!stack) perThread.set(tid, (stack = []));
+          if (stack.length >= MAX_ENTRY_DEPTH) stack.shift();
+          stack.push(read(data, offset, length));
+        };
+        this.entryStacks.push(perThread);
+        entryKeys.push(key);
+        entryNames = names;
+        stacks = perThread;
+      }
+      const key = this.define(instance, d.probe, d.main);
+      const r = route(key, true)!;
+      r.entryStacks = stacks;
+      r.probes.push({ id: d.probe.id, info: { id: d.probe.id, pp: d.probe.pp }, decode: this.fieldDecoder(r.format, d.probe, entryNames) });
+      byEvent.set(key, [d.probe]);
+    }
     // Every event shares the common fields; common_pid is the thread id.
     const pidField = [...routes.values()][0]?.format.commonFields.find((f) => f.name === 'common_pid');
     if (!pidField || pidField.size !== 4) throw new LiveError('trace events have no 4-byte common_pid field');
     this.pidOffset = pidField.offset;
 
-    this.reader = instance.openReader();
+    this.reader = instance.openReader({ orderSlackNs: ORDER_SLACK_NS });
     // Task events first, then the snapshot of /proc, then the probes: every probe event is stamped after the
     // snapshot, and every change to a task after it arrives as an event before the probe events it affects.
     const taskKeys = TASK_EVENTS.filter((k) => routes.has(k));
@@ -185,6 +253,8 @@ export class LiveSession implements EventSource {
     const seedStart = performance.now();
     this.tasks.seedFromProc();
     this.log(`task table: ${this.tasks.size} threads from /proc in ${(performance.now() - seedStart).toFixed(1)} ms`);
+    // Companion entry events before their return probes: every return then had its entry recorded.
+    for (const key of entryKeys) instance.enableEvent(...split(key));
     let filtered = 0;
     for (const [key, probes] of byEvent) {
       const r = routes.get(key)!;
@@ -205,6 +275,17 @@ export class LiveSession implements EventSource {
     }
     this.log(`enabled ${taskKeys.length} task events and ${byEvent.size} probe events (${filtered} filtered)`);
     this.startedAt = performance.now();
+  }
+
+  /** Defines a dynamic event for `probe`; the key of the event to route and enable. */
+  private define(instance: TraceInstance, probe: DerivedProbe, def: ProbeDefinition): string {
+    try {
+      const ev = instance.defineProbe(def);
+      this.log(`defined ${ev.system}/${ev.event} for ${probe.pp}`);
+      return `${ev.system}/${ev.event}`;
+    } catch (err) {
+      throw new LiveError(`${probe.pp}: ${(err as Error).message}`);
+    }
   }
 
   /** Wires the task events to the task table and the process.begin/end probes. */
@@ -242,7 +323,7 @@ export class LiveSession implements EventSource {
       const read = decoder(exec, ['filename', 'pid', 'old_pid']);
       exec.processFields = (data, offset, length) => {
         const v = read(data, offset, length);
-        return { pid: v.pid as number, last: true, filename: v.filename as string };
+        return { pid: v.pid as number, last: true };
       };
       exec.helper = (data, offset, length, tid, at) => {
         const v = read(data, offset, length);
@@ -261,11 +342,13 @@ export class LiveSession implements EventSource {
         const pid = v.pid as number;
         // Without group_dead (older kernels) the leader's exit stands for the process's.
         const last = v.group_dead !== undefined ? v.group_dead !== 0 : this.tasks.tgidOf(pid) === pid;
-        return { pid, last, filename: '' };
+        return { pid, last };
       };
       exit.helper = (data, offset, length, _tid, at) => {
         const f = exit.processFields!(data, offset, length);
         this.tasks.exit(f.pid, f.last, at);
+        // A thread that exits returns from nothing it entered.
+        for (const stacks of this.entryStacks) stacks.delete(f.pid);
       };
     }
     for (const p of processProbes) {
@@ -275,41 +358,76 @@ export class LiveSession implements EventSource {
     }
   }
 
-  /** The decoder of one probe's fields, with C-type casts, MAXSTRINGLEN and arrays-as-first-element applied. */
-  private fieldDecoder(format: EventFormat, probe: DerivedProbe): FieldDecoder {
+  /**
+   * Decodes `names` of a record with C-type casts, MAXSTRINGLEN and arrays-as-first-element applied, into a fresh
+   * dense array.
+   */
+  private recordDecoder(format: EventFormat, names: string[]): RecordDecoder {
+    if (names.length === 0) return () => [];
     const plans = new Map<string, FieldPlan>(format.fields.map((f) => [f.name, planField(f, this.littleEndian)]));
     const decodeFields: FieldFormat[] = format.fields.map((f) => plans.get(f.name)!.decode);
     const adjusted: EventFormat = { ...format, fields: decodeFields, allFields: [...format.commonFields, ...decodeFields] };
-    const names = probe.fields.map((f) => f.name);
-    if (names.length === 0) return () => EMPTY;
-    const decoder = compileDecoder(adjusted, { fields: names, stringEncoding: 'latin1' });
+    const compiled = compileDecoder(adjusted, { fields: names, stringEncoding: 'latin1' });
     const n = names.length;
     const strings: number[] = [];
     const arrays: number[] = [];
-    names.forEach((name, i) => {
+    names.forEach((name, k) => {
       const plan = plans.get(name)!;
-      if (plan.firstElement) arrays.push(i);
-      else if (plan.decode.kind === 'string' || plan.decode.kind === 'dynString') strings.push(i);
+      if (plan.firstElement) arrays.push(k);
+      else if (plan.decode.kind === 'string' || plan.decode.kind === 'dynString') strings.push(k);
     });
     if (strings.length === 0 && arrays.length === 0) {
       return (data, offset, length) => {
         const f = new Array(n);
-        decoder.decodeInto(data, offset, f, length);
+        compiled.decodeInto(data, offset, f, length);
         return f;
       };
     }
     return (data, offset, length) => {
       const f = new Array(n);
-      decoder.decodeInto(data, offset, f, length);
+      compiled.decodeInto(data, offset, f, length);
       const max = formatLimits.maxStringLen;
-      for (const i of strings) {
-        const s = f[i] as string;
-        if (s.length >= max) f[i] = s.slice(0, max - 1);
+      for (const k of strings) {
+        const s = f[k] as string;
+        if (s.length >= max) f[k] = s.slice(0, max - 1);
       }
-      for (const i of arrays) {
-        const a = f[i] as Array<number | bigint>;
+      for (const k of arrays) {
+        const a = f[k] as Array<number | bigint>;
         const v = a.length ? a[0]! : 0;
-        f[i] = typeof v === 'bigint' ? canonical(v) : v;
+        f[k] = typeof v === 'bigint' ? canonical(v) : v;
+      }
+      return f;
+    };
+  }
+
+  /**
+   * The decoder of the fields a probe's handler reads, at their indexes in the probe's field list. `entryNames`:
+   * the fields of a return probe's companion entry event, whose `X` the probe reads as `__entry_X`.
+   */
+  private fieldDecoder(format: EventFormat, probe: DerivedProbe, entryNames?: string[]): FieldDecoder {
+    const used = usedFieldIndexes(probe);
+    if (used.length === 0) return () => EMPTY;
+    const inRecord: number[] = [];
+    const fromEntry: Array<[index: number, entryIndex: number]> = [];
+    for (const i of used) {
+      const name = probe.fields[i]!.name;
+      const entryIndex = name.startsWith(ENTRY_FIELD_PREFIX) ? entryNames?.indexOf(name.slice(ENTRY_FIELD_PREFIX.length)) ?? -1 : -1;
+      if (format.fields.some((f) => f.name === name)) inRecord.push(i);
+      else if (entryIndex >= 0) fromEntry.push([i, entryIndex]);
+      else throw new LiveError(`${probe.pp}: the event ${format.system}:${format.name} has no field '${name}'`);
+    }
+    const read = this.recordDecoder(format, inRecord.map((i) => probe.fields[i]!.name));
+    if (fromEntry.length === 0 && inRecord.every((index, k) => index === k)) return read;
+    const n = Math.max(...used) + 1;
+    // An entry the stream never showed (the call began before the probe was armed) reads as zero or "".
+    const missing = fromEntry.map(([i]) => (probe.fields[i]!.type === 'string' ? '' : 0));
+    return (data, offset, length, entry) => {
+      const values = read(data, offset, length);
+      const f = new Array(n);
+      for (let k = 0; k < inRecord.length; k++) f[inRecord[k]!] = values[k];
+      for (let k = 0; k < fromEntry.length; k++) {
+        const [i, e] = fromEntry[k]!;
+        f[i] = entry ? entry[e] : missing[k];
       }
       return f;
     };
@@ -333,6 +451,12 @@ export class LiveSession implements EventSource {
     if (!reader || this.closed) return;
     this.dispatch = dispatch;
     if (this.held.length) this.replayHeld(until);
+    if (until !== undefined) {
+      // A timer is due at `until`: wait out the watermark's slack (20 µs) so the drain releases every record
+      // stamped before it.
+      const ready = until + BigInt(ORDER_SLACK_NS);
+      while (process.hrtime.bigint() < ready) { /* spin: shorter than any sleep */ }
+    }
     const batch = reader.drain();
     this.deliver(batch, until);
     this.noteLosses(batch.lost, false);
@@ -391,17 +515,25 @@ export class LiveSession implements EventSource {
     const tid = this.littleEndian ? data.readInt32LE(offset + this.pidOffset) : data.readInt32BE(offset + this.pidOffset);
     if (r.helper) {
       this.now = Number(epoch) + rel;
+      this.lastTid = -1;
       r.helper(data, offset, length, tid, this.now);
     }
     const probes = r.probes;
     const hasProcess = r.begin.length > 0 || r.end.length > 0;
     if (probes.length === 0 && !hasProcess) return;
-    const pid = this.tasks.tgidOf(tid);
-    const comm = tid === 0 ? `swapper/${cpu}` : this.tasks.commOf(tid);
+    // Bursts come from one thread at a time: remember the last one (any task event invalidates it).
+    if (tid !== this.lastTid || tid === 0) {
+      this.lastTid = tid;
+      this.lastPid = this.tasks.tgidOf(tid);
+      this.lastComm = tid === 0 ? `swapper/${cpu}` : this.tasks.commOf(tid);
+    }
+    const pid = this.lastPid;
+    const comm = this.lastComm;
     const ts = epoch + BigInt(rel);
+    const entry = r.entryStacks ? r.entryStacks.get(tid)?.pop() : undefined;
     for (let k = 0; k < probes.length; k++) {
       const p = probes[k]!;
-      this.dispatch(p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length), probe: p.info, comm });
+      this.dispatch(p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length, entry), probe: p.info, comm });
     }
     if (hasProcess) this.processProbes(r, data, offset, length, tid, pid, cpu, ts, comm);
   }
@@ -409,8 +541,10 @@ export class LiveSession implements EventSource {
   private processProbes(r: EventRoute, data: Buffer, offset: number, length: number, tid: number, pid: number, cpu: number, ts: bigint, comm: string | undefined): void {
     const f = r.processFields!(data, offset, length);
     if (r.begin.length) {
+      // The task table has just recorded the exec'd file (a relative name resolved against the working directory).
+      const exe = this.tasks.exeOf(pid);
       for (const p of r.begin) {
-        if (p.path !== undefined && !this.tasks.sameFile(f.filename, p.path)) continue;
+        if (p.path !== undefined && !this.tasks.sameFile(exe, p.path)) continue;
         this.dispatch(p.id, { pid, tid, cpu, ts, f: EMPTY, probe: p.info, comm });
       }
     }
@@ -453,7 +587,8 @@ export class LiveSession implements EventSource {
         const sum = totals.reduce((s, l) => s + l.total, 0);
         const perCpu = totals.map((l) => `cpu ${l.cpu}: ${l.total}${l.pagesMissedUnknown ? ` and ${l.pagesMissedUnknown} sub-buffers` : ''}`).join(', ');
         const of = this.delivered + sum;
-        this.warnings.push(`${sum} of ${of} events lost in all (${perCpu}) with ${this.bufferSizeKb / 1024} MB per CPU; raise -s`);
+        const size = this.bufferSizeKb % 1024 === 0 ? `${this.bufferSizeKb / 1024} MB` : `${this.bufferSizeKb} KB`;
+        this.warnings.push(`${sum} of ${of} events lost in all (${perCpu}) with ${size} per CPU; raise -s`);
       }
     }
   }
@@ -492,6 +627,21 @@ export class LiveSession implements EventSource {
       process.stderr.write(`WARNING: ${(err as Error).message}\n`);
     }
   }
+}
+
+/** Indexes of the event fields a probe's conditions and body read (`$name`, `$$vars`), ascending. */
+export function usedFieldIndexes(probe: Pick<DerivedProbe, 'body' | 'conditions'>): number[] {
+  const used = new Set<number>();
+  const visitor = {
+    expr(e: A.Expr): void {
+      if (e.kind !== 'tvar' || !e.ref) return;
+      if (e.ref.kind === 'field') used.add(e.ref.index);
+      else if (e.ref.kind === 'pretty') for (const f of e.ref.fields) used.add(f.index);
+    },
+  };
+  for (const c of probe.conditions) walkExpr(c, visitor);
+  walkStmt(probe.body, visitor);
+  return [...used].sort((a, b) => a - b);
 }
 
 function canonical(v: bigint): number | bigint {

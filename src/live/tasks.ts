@@ -5,7 +5,7 @@
  * so that a process that exec'd and exited within a millisecond is still named and grouped correctly later.
  */
 import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 
 /** clone(2) flags that decide what a new task is. */
 export const CLONE_PARENT = 0x8000;
@@ -14,7 +14,7 @@ export const CLONE_THREAD = 0x10000;
 interface ThreadEntry {
   tgid: number;
   comm: string;
-  /** Event time (session-relative ns) of its exit; it stays known for events stamped soon after. */
+  /** Event time (trace clock ns) of its exit; it stays known for events stamped soon after. */
   exitedAt?: number;
 }
 
@@ -48,6 +48,8 @@ export class TaskTable {
   private readonly threads = new Map<number, ThreadEntry>();
   private readonly processes = new Map<number, ProcessEntry>();
   private readonly realpaths = new Map<string, string | undefined>();
+  /** Thread ids /proc did not know either: not looked up again for every event they send. */
+  private readonly unknown = new Set<number>();
 
   constructor(private readonly procRoot = '/proc') {}
 
@@ -78,11 +80,15 @@ export class TaskTable {
 
   /** Looks up a thread that no event has told us about (it predates the session); undefined if it is gone. */
   private fromProc(tid: number): ThreadEntry | undefined {
+    if (this.unknown.has(tid)) return undefined;
     const status = readText(`${this.procRoot}/${tid}/status`);
-    if (status === undefined) return undefined;
-    const tgid = Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1]);
+    const tgid = Number(/^Tgid:\s*(\d+)/m.exec(status ?? '')?.[1]);
     const comm = readText(`${this.procRoot}/${tid}/comm`);
-    if (!Number.isInteger(tgid) || comm === undefined) return undefined;
+    if (status === undefined || !Number.isInteger(tgid) || comm === undefined) {
+      if (this.unknown.size >= 4096) this.unknown.clear();
+      this.unknown.add(tid);
+      return undefined;
+    }
     const entry: ThreadEntry = { tgid, comm: comm.replace(/\n$/, '') };
     this.threads.set(tid, entry);
     if (!this.processes.has(tgid)) {
@@ -126,6 +132,7 @@ export class TaskTable {
   /** task:task_newtask, emitted by the parent thread `parentTid`. */
   newTask(parentTid: number, childTid: number, comm: string, cloneFlags: number | bigint): void {
     const flags = typeof cloneFlags === 'bigint' ? Number(cloneFlags & 0xffffffffn) : cloneFlags % 0x100000000;
+    this.unknown.delete(childTid);
     const parentTgid = this.tgidOf(parentTid);
     if (flags & CLONE_THREAD) {
       this.threads.set(childTid, { tgid: parentTgid, comm });
@@ -150,20 +157,38 @@ export class TaskTable {
     if (oldPid !== pid) {
       const old = this.threads.get(oldPid);
       if (old) old.exitedAt = at;
-      entry = { tgid: pid, comm: comm ?? old?.comm ?? entry?.comm ?? '' };
+      // The rename that exec does comes after the thread took the leader's id, so it went to `pid`'s entry.
+      entry = { tgid: pid, comm: comm ?? entry?.comm ?? old?.comm ?? '' };
       this.threads.set(pid, entry);
     } else if (!entry) {
       entry = { tgid: pid, comm: comm ?? '' };
       this.threads.set(pid, entry);
     }
     if (comm !== undefined) entry.comm = comm;
+    const exe = isAbsolute(filename) ? filename : this.absolute(pid, filename);
     const proc = this.processes.get(pid);
     if (proc) {
-      proc.exe = filename;
+      proc.exe = exe;
       proc.exitedAt = undefined;
     } else {
-      this.processes.set(pid, { ppid: 0, exe: filename });
+      this.processes.set(pid, { ppid: 0, exe });
     }
+  }
+
+  /**
+   * A relative exec filename, resolved against the working directory of the process while it still runs, else of
+   * its nearest living ancestor, from which it inherited it (a process that changed directory between fork and exec
+   * is the case this gets wrong). No event carries the directory: this is the one lookup made after the fact.
+   */
+  private absolute(pid: number, filename: string): string {
+    for (let p: number | undefined = pid, depth = 0; p && depth < 16; p = this.processes.get(p)?.ppid, depth++) {
+      try {
+        return join(readlinkSync(`${this.procRoot}/${p}/cwd`), filename);
+      } catch {
+        // Gone already: try its parent.
+      }
+    }
+    return filename;
   }
 
   /** sched:sched_process_exit of thread `tid`; `groupDead` when it was the last thread of its process. */

@@ -13,7 +13,8 @@ import { ERRNO_NAMES } from './errno.js';
 
 /** What the builtins need from the runtime. */
 export interface BuiltinHost {
-  requestExit(): void;
+  /** End the run; events stamped after `at` are not handled. */
+  requestExit(at?: bigint): void;
   abort(): void;
   warn(msg: string): void;
   write(s: string): void;
@@ -93,7 +94,7 @@ export function makeBuiltins(host: BuiltinHost) {
   const real = (c: Context) => c.ts + host.realtimeOffsetNs;
   const div = (v: bigint, d: bigint): Long => L.fromBigInt(v / d);
   return {
-    exit: (_c: Context) => { host.requestExit(); return 0; },
+    exit: (c: Context) => { host.requestExit(c.ts); return 0; },
     error: (_c: Context, msg: string) => { throw new StapError(msg); },
     warn: (_c: Context, msg: string) => { host.warn(msg); return 0; },
     abort: (_c: Context) => { host.abort(); return 0; },
@@ -236,6 +237,9 @@ export function makeBuiltins(host: BuiltinHost) {
     // is handled: right for memory the process does not change meanwhile (paths, argv).
     user_string: (c: Context, addr: Long): string => readUserString(c.pid, addr, 511),
     user_string_n: (c: Context, addr: Long, n: Long): string => readUserString(c.pid, addr, Math.max(0, Math.min(num(n), 511))),
+    user_string2: (c: Context, addr: Long, err: string): string => {
+      try { return readUserString(c.pid, addr, 511); } catch { return err; }
+    },
     kernel_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`kernel_string_n: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
     addr: (_c: Context): Long => { throw new StapError('addr() is only available in kprobe and uprobe handlers'); },
     uaddr: (_c: Context): Long => { throw new StapError('uaddr() is only available in uprobe handlers'); },

@@ -68,8 +68,8 @@ export interface RunOptions {
   globalsInit: Map<string, string>;
   source?: EventSource;
   hz?: number;
-  /** Start the -c command; resolves with its pid. */
-  startCommand?: (cmd: string) => { pid: number; exited: Promise<void> };
+  /** Start the -c command, stopped until `resume()`, so that it runs only once every probe is armed. */
+  startCommand?: (cmd: string) => { pid: number; exited: Promise<void>; resume(): void };
 }
 
 const NEXT = Symbol('next');
@@ -85,6 +85,8 @@ export class Runtime implements BuiltinHost {
   private errors = 0;
   private skipped = 0;
   private exitRequested = false;
+  /** Events stamped after this are not handled: the moment exit() was called, or the run was told to end. */
+  private exitTs?: bigint;
   private aborted = false;
   private finished = false;
   private target = 0;
@@ -131,8 +133,13 @@ export class Runtime implements BuiltinHost {
 
   // ---- BuiltinHost ----------------------------------------------------------------------------
 
-  requestExit(): void { this.exitRequested = true; this.wake?.(); }
-  abort(): void { this.aborted = true; this.exitRequested = true; this.wake?.(); }
+  requestExit(at?: bigint): void {
+    const when = at ?? process.hrtime.bigint();
+    if (this.exitTs === undefined || when < this.exitTs) this.exitTs = when;
+    this.exitRequested = true;
+    this.wake?.();
+  }
+  abort(): void { this.aborted = true; this.requestExit(); }
   warn(msg: string): void { this.output.flush(); process.stderr.write(`WARNING: ${msg}\n`); }
   write(s: string): void { this.output.write(s); }
   queueSystem(cmd: string): void { this.systemQueue.push(cmd); }
@@ -160,25 +167,27 @@ export class Runtime implements BuiltinHost {
 
   /** Run one handler with stap's error handling. */
   fire(probeId: string, c: Context): void {
-    if (this.exitRequested && !this.finished) return;
+    // After exit, only events stamped before it are still handled (the final drain delivers them).
+    if (this.exitTs !== undefined && !this.finished && c.ts > this.exitTs) return;
     const p = this.probesById.get(probeId);
     if (!p) return;
     this.module.resetActions(this.limits.MAXACTION);
     try {
       p.handler(c);
     } catch (e) {
-      this.handlerError(e);
+      this.handlerError(e, c.ts);
     }
     if (this.systemQueue.length) this.runSystem();
   }
 
-  private handlerError(e: unknown): void {
+  private handlerError(e: unknown, at?: bigint): void {
     if (!(e instanceof StapError)) throw e;
     this.errors++;
     this.output.flush();
     const near = this.module.locations[this.at];
     process.stderr.write(`ERROR: ${e.message}${near ? ` near ${near}` : ''}\n`);
-    if (this.errors > this.limits.MAXERRORS) this.exitRequested = true;
+    // Too many errors end the run at the failing event: later events are not handled.
+    if (this.errors > this.limits.MAXERRORS) this.requestExit(at);
     this.wake?.();
   }
 
@@ -243,8 +252,16 @@ export class Runtime implements BuiltinHost {
     for (const s of signals) process.on(s, onSignal);
     try {
       const dispatch = (id: string, c: Context) => this.fire(id, c);
+      // stap forks the -c command first (so target() is known in begin probes) and lets it run
+      // only once every probe is armed.
+      const child = this.opts.command && this.opts.startCommand ? this.opts.startCommand(this.opts.command) : undefined;
+      if (child) {
+        this.target = child.pid;
+        void child.exited.then(() => this.requestExit());
+      }
       if (source_) await source_.start();
       this.runPhase('begin');
+      child?.resume();
       if (!this.exitRequested) {
         const done = new Promise<void>(resolve => { this.wake = () => { if (this.exitRequested) resolve(); }; });
         if (this.exitRequested) this.wake!();
@@ -284,14 +301,6 @@ export class Runtime implements BuiltinHost {
           timers.push(setInterval(() => this.output.flush(), 100));
         }
         if (this.opts.timeoutSeconds !== undefined) timers.push(setTimeout(() => this.requestExit(), this.opts.timeoutSeconds * 1000));
-        if (this.opts.command && this.opts.startCommand) {
-          const child = this.opts.startCommand(this.opts.command);
-          this.target = child.pid;
-          void child.exited.then(() => {
-            // Let the last events of the command reach the buffers before draining.
-            setTimeout(() => this.requestExit(), 20);
-          });
-        }
         await done;
       }
       for (const t of timers) clearTimeout(t);
