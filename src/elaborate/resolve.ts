@@ -295,6 +295,13 @@ export class Resolver {
           const lv = this.local(scope, st.catchVar);
           lv.assigned = true;
           st.catchVar.ref = lv;
+        } else if (st.kind === 'if' && st.cond.kind === 'defined') {
+          // `if (@defined($x)) ... else ...`: drop the branch that does not apply before resolving it.
+          const keep = this.definedValue(st.cond, scope);
+          const chosen: A.Stmt = (keep ? st.then : st.else) ?? { kind: 'null', tok: st.tok };
+          st.cond = { kind: 'num', value: keep ? 1n : 0n, tok: st.cond.tok };
+          st.then = keep ? chosen : { kind: 'null', tok: st.tok };
+          st.else = keep ? undefined : chosen;
         } else if (st.kind === 'delete' && st.target.kind === 'sym') {
           this.bindSym(st.target, scope);
         }
@@ -307,7 +314,24 @@ export class Resolver {
     walkExpr(e, { expr: x => this.bindOne(x, scope) });
   }
 
+  /** `@defined(x)`: 1 when x resolves here, else 0; decided at compile time. */
+  private definedValue(e: A.Defined, scope: Scope): boolean {
+    if (e.operand.kind === 'tvar') {
+      try { this.resolveContextVar(e.operand, scope); return true; } catch { return false; }
+    }
+    return !(e.operand.kind === 'cast' || e.operand.kind === 'atvar');
+  }
+
   private bindOne(e: A.Expr, scope: Scope): void {
+    // `@defined(x) ? a : b` keeps only the branch that applies, before the other is resolved
+    // (so `@choose_defined($field, 0)` works on events without the field).
+    if (e.kind === 'ternary' && e.cond.kind === 'defined') {
+      const chosen = this.definedValue(e.cond, scope) ? e.then : e.else;
+      for (const k of Object.keys(e)) delete (e as unknown as Record<string, unknown>)[k];
+      Object.assign(e, chosen);
+      this.bindOne(e, scope);
+      return;
+    }
     switch (e.kind) {
       case 'sym':
         if (!e.ref) this.bindSym(e, scope);
@@ -356,11 +380,7 @@ export class Resolver {
         break;
       case 'tvar': this.resolveContextVar(e, scope); break;
       case 'defined': {
-        // @defined is decided at compile time: the operand either resolves or it does not.
-        let ok = true;
-        if (e.operand.kind === 'tvar') {
-          try { this.resolveContextVar(e.operand, scope); } catch { ok = false; }
-        } else if (e.operand.kind === 'cast' || e.operand.kind === 'atvar') ok = false;
+        const ok = this.definedValue(e, scope);
         Object.assign(e, { kind: 'num', value: ok ? 1n : 0n });
         (e as unknown as { operand?: unknown }).operand = undefined;
         break;
