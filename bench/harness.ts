@@ -3,6 +3,7 @@
  * baseline measured in the same run (the machine is noisy; absolute numbers mean little).
  */
 import { spawnSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
 
 export function timeCommand(cmd: string, args: string[], runs = 7, opts: { cwd?: string } = {}): number {
   const times: number[] = [];
@@ -23,4 +24,19 @@ export function median(xs: number[]): number {
 
 export function report(name: string, value: string): void {
   console.log(`${name.padEnd(58)} ${value}`);
+}
+
+/** The path of an executable found on PATH as a shell would find it, or undefined. */
+export function findExecutable(name: string): string | undefined {
+  const dirs = name.includes('/') ? [''] : (process.env.PATH ?? '/usr/bin:/bin').split(':');
+  for (const dir of dirs) {
+    const path = dir ? `${dir}/${name}` : name;
+    try {
+      accessSync(path, constants.X_OK);
+      if (statSync(path).isFile()) return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@
  */
 import type { DerivedProbe, Program } from '../elaborate/program.js';
 import type { ProbeSpec } from '../runtime/runtime.js';
+import { controlFile, planLines } from '../elaborate/dynamic.js';
 
 export function probeSpecs(program: Program): ProbeSpec[] {
   return program.probes.map(p => ({ id: p.id, pp: p.pp, point: p.point, fieldCount: p.fields.length }));
@@ -19,8 +20,8 @@ function describe(p: DerivedProbe): string {
     case 'tracepoint':
       if (pt.eprobe) return `tracefs: dynamic_events e:<group>/${p.id} ${pt.system}.${pt.event} ${pt.eprobe.map(f => `${f.name}=${f.arg}`).join(' ')}`;
       return `tracefs: enable events/${pt.system}/${pt.event} (fields: ${p.fields.map(f => f.name).join(' ') || 'none'})`;
-    case 'kprobe': return `tracefs: kprobe_events ${pt.isReturn ? 'r' : 'p'} ${pt.module ? pt.module + ':' : ''}${pt.symbol}`;
-    case 'uprobe': return `tracefs: uprobe_events ${pt.isReturn ? 'r' : 'p'} ${pt.path}:0x${pt.offset.toString(16)}`;
+    case 'kprobe': case 'uprobe':
+      return `tracefs: ${controlFile(pt)}\n${planLines(pt, p.id).map(l => `//   ${l}`).join('\n')}`;
     case 'process': return `tracefs: enable events/sched/sched_process_${pt.event === 'begin' ? 'exec' : 'exit'}${pt.path ? ` for ${pt.path}` : ''}`;
   }
 }

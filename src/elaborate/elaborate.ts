@@ -31,27 +31,36 @@ export interface ElaborateOptions {
   keepLocals?: boolean;
 }
 
-/** Does any probe point of these files start with one of `heads` (wildcards allowed)? */
-function probesFamily(files: A.StapFile[], heads: string[]): boolean {
+/**
+ * Which syscall names the scripts' probe points can reach through the syscall family: undefined
+ * when none can; a predicate on the syscall name otherwise.
+ */
+function syscallDemand(files: A.StapFile[]): ((name: string) => boolean) | undefined {
+  const patterns: string[] = [];
   for (const f of files) {
     for (const d of f.decls) {
       if (d.kind !== 'probe') continue;
       for (const p of d.points) {
-        const head = p.components[0]!.name;
-        if (head === '**' || heads.some(h => globMatch(head.replace(/\*\*/g, '*'), h))) return true;
+        const [head, second] = p.components;
+        const h = head!.name;
+        if (h === '**' || h.includes('**')) return () => true;
+        if (!SYSCALL_HEADS.some(x => globMatch(h, x))) continue;
+        if (!second || second.name.includes('**')) return () => true;
+        patterns.push(second.name);
       }
     }
   }
-  return false;
+  return patterns.length ? name => patterns.some(p => globMatch(p, name)) : undefined;
 }
 
 export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: PreprocessorContext, opts: ElaborateOptions): ElaborationResult {
   const system = opts.system ?? new SystemView(ctx.config);
-  if (probesFamily(user, SYSCALL_HEADS) || opts.unoptimized) {
-    // The syscall family is generated from this kernel's tracepoints, only when a script needs it.
+  const demand = opts.unoptimized ? () => true : syscallDemand(user);
+  if (demand) {
+    // The syscall family is generated from this kernel's tracepoints, only as far as a script needs it.
     let text: string;
     try {
-      text = generateSyscallTapset(system);
+      text = generateSyscallTapset(system, demand);
     } catch (e) {
       throw new SemanticError(`cannot build the syscall probes from tracefs: ${(e as Error).message}`);
     }

@@ -9,6 +9,20 @@ import type { PreprocessorContext } from '../preprocessor/conditions.js';
 import type { MacroTable } from '../preprocessor/preprocess.js';
 import { parseSource } from '../parser/parse-source.js';
 import { elaborate } from './elaborate.js';
+import { siteOf } from './dynamic/site.js';
+import { isCharArray } from '../symbols/types.js';
+import type { DerivedProbe } from './program.js';
+
+/** The typed values a kernel or user function probe offers: its parameters, and `$return` on a return probe. */
+function dynamicVars(p: DerivedProbe): string[] {
+  const site = siteOf(p.point);
+  if (!site) return [];
+  let values;
+  try { values = site.values(); } catch { return []; }
+  const vars = values.params.map(v => `$${v.name}:${isCharArray(v.type) ? 'string' : 'long'}`);
+  if (site.isReturn && values.returnType && values.returnType.kind !== 'void') vars.push('$return:long');
+  return vars;
+}
 
 export function listProbes(pattern: string, withVars: boolean, library: A.StapFile[], ctx: PreprocessorContext, macros: MacroTable): string[] {
   const parsed = parseSource({ name: '<pattern>', text: `probe ${pattern} {}`, guru: false }, ctx, macros, false);
@@ -23,6 +37,7 @@ export function listProbes(pattern: string, withVars: boolean, library: A.StapFi
     const vars = [
       ...p.locals.map(l => `${l.name}:${l.type}`),
       ...p.fields.filter(f => !f.name.startsWith('__') && !f.fetch).map(f => `$${f.name}:${f.type}`),
+      ...dynamicVars(p),
     ];
     lines.add(vars.length ? `${name} ${vars.join(' ')}` : name);
   }

@@ -12,7 +12,7 @@ import { walkExpr, walkStmt } from './walk.js';
 import { builtinSignature, BUILTINS } from './builtins.js';
 import { suggest } from './suggest.js';
 import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.js';
-import { DYNAMIC_CALLS, lowerDynamicCall, resolveDynamicVar } from './dynamic.js';
+import { DYNAMIC_CALLS, lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar } from './dynamic.js';
 import { lowerTracepointString, STRING_CALLS } from './tracepoint-strings.js';
 import type { SystemView } from './system.js';
 
@@ -50,10 +50,12 @@ export class Resolver {
   private usedIds = new Set<string>();
   private probeCount = 0;
   private readonly fileOfDecl = new Map<A.Decl, A.StapFile>();
+  private readonly userSources: Set<A.StapFile['file']>;
 
   constructor(private readonly user: A.StapFile[], libraryFiles: A.StapFile[], providers: Providers, private readonly unoptimized: boolean,
     private readonly system: SystemView) {
     this.library = new LibraryIndex(libraryFiles);
+    this.userSources = new Set(user.map(f => f.file));
     for (const f of [...user, ...libraryFiles]) {
       for (const d of f.decls) {
         this.fileOfDecl.set(d, f);
@@ -108,17 +110,22 @@ export class Resolver {
     table.set(key, g);
   }
 
-  private findGlobal(name: string, file: A.StapFile | undefined): GlobalVar | undefined {
-    if (file) {
-      const p = this.privateGlobals.get(`${file.file.name}\0${name}`);
-      if (p) return p;
-    }
+  /**
+   * The global a name refers to where `tok` stands. Code from a library file (an alias body, a
+   * tapset function) sees its own file's private globals and the library's globals, never the
+   * user script's: `n = $n` in the generated `syscall.select` must not bind to a user's `global n`.
+   */
+  private findGlobal(name: string, tok: A.Expr['tok']): GlobalVar | undefined {
+    const p = this.privateGlobals.get(`${tok.file.name}\0${name}`);
+    if (p) return p;
+    const fromLibrary = !this.userSources.has(tok.file);
     const g = this.globals.get(name);
-    if (g) return g;
+    if (g && !(fromLibrary && !g.library)) return g;
     const lib = this.library.globals.get(name);
     if (lib && !this.pulled.has(lib)) {
       this.pull(lib);
-      return this.globals.get(name);
+      const pulled = this.globals.get(name);
+      return pulled && !(fromLibrary && !pulled.library) ? pulled : undefined;
     }
     return undefined;
   }
@@ -263,7 +270,7 @@ export class Resolver {
 
   /** A name used as an array or aggregate must be a global. */
   private globalArray(sym: A.Sym, arity: number, scope: Scope): GlobalVar {
-    const g = this.findGlobal(sym.name, scope.file);
+    const g = this.findGlobal(sym.name, sym.tok);
     if (!g) {
       throw new SemanticError(`unresolved arity-${arity} global array ${sym.name}, missing global declaration?`, sym.tok);
     }
@@ -271,11 +278,11 @@ export class Resolver {
     return g;
   }
 
+  /** Parameters first, then globals, then the probe's (or function's) locals. */
   private bindSym(sym: A.Sym, scope: Scope): void {
     const lv = scope.locals.get(sym.name);
-    if (lv) { sym.ref = lv; return; }
-    const g = this.findGlobal(sym.name, scope.file);
-    sym.ref = g ?? this.local(scope, sym);
+    if (lv?.param) { sym.ref = lv; return; }
+    sym.ref = this.findGlobal(sym.name, sym.tok) ?? lv ?? this.local(scope, sym);
   }
 
   private bindStmt(s: A.Stmt, scope: Scope): void {
@@ -346,7 +353,7 @@ export class Resolver {
         if (e.op === '<<<') {
           const target = e.left.kind === 'index' ? e.left.base : e.left;
           if (target.kind === 'sym' && !target.ref) {
-            const g = this.findGlobal(target.name, scope.file);
+            const g = this.findGlobal(target.name, target.tok);
             if (!g) throw new SemanticError(`unresolved arity-${e.left.kind === 'index' ? e.left.indexes.length : 0} global array ${target.name}, missing global declaration?`, target.tok);
             target.ref = g;
           }
@@ -385,7 +392,22 @@ export class Resolver {
         (e as unknown as { operand?: unknown }).operand = undefined;
         break;
       }
-      case 'atvar': case 'cast': case 'entry': case 'perf': case 'const': case 'register': case 'deref': case 'probewrite':
+      case 'entry':
+        if (!scope.probe || !isDynamic(scope.probe)) {
+          throw new SemanticError('@entry is only available in return probes of kernel or user functions', e.tok);
+        }
+        // Rewritten in place into its operand, every context read captured at the function's entry.
+        lowerEntry(scope.probe, e);
+        this.bindOne(e, scope);
+        break;
+      case 'cast':
+        if (scope.probe && isDynamic(scope.probe)) {
+          const ref = lowerCast(scope.probe, e);
+          Object.assign(e, { kind: 'tvar', name: '@cast', components: [], addressOf: false, ref, type: ref.kind === 'field' ? ref.type : 'long' });
+          break;
+        }
+        throw new SemanticError('@cast needs type information: it is available in kernel and user function probes', e.tok);
+      case 'atvar': case 'perf': case 'const': case 'register': case 'deref': case 'probewrite':
         throw new SemanticError(`${describeOperator(e)} is not supported by this build of tstap yet`, e.tok);
       case 'embedded-expr':
         throw new SemanticError('embedded-C expressions cannot run in tstap (there is no kernel module)', e.tok);

@@ -531,6 +531,8 @@ export class LiveSession implements EventSource {
     const comm = this.lastComm;
     const ts = epoch + BigInt(rel);
     const entry = r.entryStacks ? r.entryStacks.get(tid)?.pop() : undefined;
+    // stap never runs a return probe for a call whose entry it did not see (e.g. armed mid-call).
+    if (r.entryStacks && entry === undefined && !hasProcess) return;
     for (let k = 0; k < probes.length; k++) {
       const p = probes[k]!;
       this.dispatch(p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length, entry), probe: p.info, comm });

@@ -71,20 +71,48 @@ function textEscape(s: string): string {
   return out;
 }
 
-function readUserString(pid: number, addr: Long, max: number): string {
-  const where = L.toUnsigned64(addr);
-  let fd: number | undefined;
-  try {
-    fd = openSync(`/proc/${pid}/mem`, 'r');
-    const buf = Buffer.alloc(max);
-    const n = readSync(fd, buf, 0, max, where);
-    const end = buf.indexOf(0);
-    return buf.toString('latin1', 0, end >= 0 && end < n ? end : n);
-  } catch {
-    throw new StapError(`user string copy fault -14 at 0x${where.toString(16)} [man error::fault]`);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
+/** Open /proc/PID/mem descriptors, most recently used last: events come in runs from one process. */
+const memFds = new Map<number, number>();
+const MEM_FDS_KEPT = 16;
+const stringBuf = Buffer.alloc(512);
+
+function memFd(pid: number): number | undefined {
+  let fd = memFds.get(pid);
+  if (fd !== undefined) {
+    memFds.delete(pid);
+    memFds.set(pid, fd);
+    return fd;
   }
+  try { fd = openSync(`/proc/${pid}/mem`, 'r'); } catch { return undefined; }
+  memFds.set(pid, fd);
+  if (memFds.size > MEM_FDS_KEPT) {
+    const [oldPid, oldFd] = memFds.entries().next().value as [number, number];
+    memFds.delete(oldPid);
+    closeSync(oldFd);
+  }
+  return fd;
+}
+
+/** A NUL-terminated string of process `pid` at `addr`, or undefined when it cannot be read. */
+function tryReadUserString(pid: number, addr: Long, max: number): string | undefined {
+  const fd = memFd(pid);
+  if (fd === undefined) return undefined;
+  try {
+    const n = readSync(fd, stringBuf, 0, max, L.toUnsigned64(addr));
+    const end = stringBuf.indexOf(0);
+    return stringBuf.toString('latin1', 0, end >= 0 && end < n ? end : n);
+  } catch {
+    // The process is gone (or the address unmapped): forget its descriptor.
+    memFds.delete(pid);
+    try { closeSync(fd); } catch { /* already closed */ }
+    return undefined;
+  }
+}
+
+function readUserString(pid: number, addr: Long, max: number): string {
+  const s = tryReadUserString(pid, addr, max);
+  if (s === undefined) throw new StapError(`user string copy fault -14 at 0x${L.toUnsigned64(addr).toString(16)} [man error::fault]`);
+  return s;
 }
 
 export function makeBuiltins(host: BuiltinHost) {
@@ -237,9 +265,7 @@ export function makeBuiltins(host: BuiltinHost) {
     // is handled: right for memory the process does not change meanwhile (paths, argv).
     user_string: (c: Context, addr: Long): string => readUserString(c.pid, addr, 511),
     user_string_n: (c: Context, addr: Long, n: Long): string => readUserString(c.pid, addr, Math.max(0, Math.min(num(n), 511))),
-    user_string2: (c: Context, addr: Long, err: string): string => {
-      try { return readUserString(c.pid, addr, 511); } catch { return err; }
-    },
+    user_string2: (c: Context, addr: Long, err: string): string => tryReadUserString(c.pid, addr, 511) ?? err,
     kernel_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`kernel_string_n: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
     addr: (_c: Context): Long => { throw new StapError('addr() is only available in kprobe and uprobe handlers'); },
     uaddr: (_c: Context): Long => { throw new StapError('uaddr() is only available in uprobe handlers'); },

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// `npm run test:vm`: the kprobe test suite, run inside a throw-away QEMU guest that boots Debian's
+// stock kernel (which has kprobe events, unlike kernels built without CONFIG_KPROBE_EVENTS), with
+// this checkout shared read-write at the same path. One boot per run: the guest runs
+// test/vm/guest.mjs, which runs the vitest files under test/vm/. Arguments are passed to vitest.
+//
+// Needs: qemu-system-x86_64, a static busybox, xz and dpkg-deb
+//   (apt-get install --no-install-recommends qemu-system-x86 busybox-static xz-utils);
+// the first run downloads the kernel package with apt-get (cached under /var/cache/run-in-vm).
+// With /dev/kvm and a CPU advertising vmx/svm the guest runs under KVM, otherwise under TCG
+// emulation (slower: Node runs several times slower there).
+// Knobs: VM_TIMEOUT (seconds, default 1500), VM_SMP (default 2), VM_MEM, VM_KERNEL_PKG, VM_VERBOSE=1,
+// and the rest documented at the top of test/vm/run-in-vm.sh.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '../..');
+const RUN_IN_VM = join(HERE, 'run-in-vm.sh');
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function missingTools() {
+  const missing = ['qemu-system-x86_64', 'xz', 'dpkg-deb', 'timeout'].filter((t) => !have(t));
+  const busybox = process.env.VM_BUSYBOX ?? '/bin/busybox';
+  const list = spawnSync(busybox, ['--list'], { encoding: 'utf8' });
+  if (list.status !== 0 || !list.stdout.split('\n').includes('switch_root')) missing.push(`a static busybox at ${busybox}`);
+  return missing;
+}
+
+function accelerator() {
+  if (process.env.VM_ACCEL && process.env.VM_ACCEL !== 'auto') return process.env.VM_ACCEL;
+  let cpu = '';
+  try {
+    cpu = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    // No /proc/cpuinfo: run-in-vm.sh decides the same way and will fall back to TCG.
+  }
+  return existsSync('/dev/kvm') && /\b(vmx|svm)\b/.test(cpu) ? 'kvm' : 'tcg (emulation)';
+}
+
+const missing = missingTools();
+if (missing.length) {
+  process.stderr.write(`test:vm: missing ${missing.join(', ')}\n` +
+    'install them with: apt-get install --no-install-recommends qemu-system-x86 busybox-static xz-utils\n');
+  process.exit(2);
+}
+
+const env = {
+  ...process.env,
+  VM_WORKDIR: REPO,
+  VM_TIMEOUT: process.env.VM_TIMEOUT ?? '1500',
+  VM_SMP: process.env.VM_SMP ?? '2',
+};
+const started = performance.now();
+process.stderr.write(`test:vm: booting the guest (${accelerator()}), sharing ${REPO}\n`);
+const child = spawn('bash', [RUN_IN_VM, 'node', 'test/vm/guest.mjs', ...process.argv.slice(2)], { cwd: REPO, env, stdio: 'inherit' });
+const forward = (signal) => child.kill(signal);
+process.on('SIGINT', forward);
+process.on('SIGTERM', forward);
+child.on('exit', (code, signal) => {
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const status = code ?? (signal ? 128 : 1);
+  const meaning = status === 124 ? ' (the guest timed out: raise VM_TIMEOUT)' : status === 125 ? ' (the guest could not be set up)' : '';
+  process.stderr.write(`test:vm: finished in ${seconds} s with status ${status}${meaning}\n`);
+  process.exit(status);
+});
