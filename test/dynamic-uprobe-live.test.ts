@@ -8,35 +8,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TraceInstance } from '../src/tracefs/instance.js';
-import { entryProbeDefinition, probeDefinition } from '../src/elaborate/dynamic.js';
-import type { ConcretePoint } from '../src/elaborate/program.js';
-import { buildFixture, dynamicProbes, parseTrace, type TraceHit } from './support/dynamic.js';
+import { buildFixture, traceRun, type TraceHit } from './support/dynamic.js';
 import { missingFeature } from './support/features.js';
 
 const skip = missingFeature('uprobes') ?? missingFeature('gcc');
 const SHARED_ADD = join(import.meta.dirname, '../../shared/acceptance/add.c');
 
-/** Arms every dynamic probe of `script` (companion entry probes first), runs `argv`, returns the hits. */
-function traceRun(script: string, argv: string[]): { hits: TraceHit[]; stdout: string; pid: number } {
-  const inst = TraceInstance.create({ bufferSizeKb: 256 });
-  try {
-    for (const p of dynamicProbes(script)) {
-      const point = p.point as Extract<ConcretePoint, { kind: 'uprobe' }>;
-      for (const def of [entryProbeDefinition(point, p.id), probeDefinition(point, p.id)]) {
-        if (!def) continue;
-        const ev = inst.defineProbe(def);
-        inst.enableEvent(ev.system, ev.event);
-      }
-    }
-    const child = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
-    if (child.status !== 0) throw new Error(`${argv.join(' ')} failed: ${child.stderr}`);
-    inst.setTracing(false);
-    return { hits: parseTrace(readFileSync(join(inst.path, 'trace'), 'utf8')), stdout: child.stdout, pid: child.pid! };
-  } finally {
-    inst.closeSync();
-  }
-}
 
 let dir: string;
 

@@ -30,7 +30,7 @@ describe('starting the -c command (stopped until resume(), as stap forks it befo
 
   it('runs a simple command as the process whose pid it reports', async () => {
     const out = join(dir, 'simple');
-    const child = startCommand(`sh -c 'echo $$ > ${out}'`);
+    const child = await startCommand(`sh -c 'echo $$ > ${out}'`);
     child.resume();
     await child.exited;
     expect(Number(readFileSync(out, 'utf8'))).toBe(child.pid);
@@ -38,14 +38,14 @@ describe('starting the -c command (stopped until resume(), as stap forks it befo
 
   it('runs a compound command under /bin/sh, whose pid it reports', async () => {
     const out = join(dir, 'compound');
-    const child = startCommand(`echo $$ > ${out}; true`);
+    const child = await startCommand(`echo $$ > ${out}; true`);
     child.resume();
     await child.exited;
     expect(Number(readFileSync(out, 'utf8'))).toBe(child.pid);
   });
 
   it('runs a shell builtin through the shell', async () => {
-    const child = startCommand('exit 3');
+    const child = await startCommand('exit 3');
     child.resume();
     await child.exited;
     expect(child.pid).toBeGreaterThan(0);

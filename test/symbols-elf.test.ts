@@ -7,7 +7,8 @@ import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ElfError, globToRegExp, parseSdtArguments, readElf, type ElfFile, type ElfSymbol } from '../src/symbols/elf.js';
+import { ElfError, parseSdtArguments, readElf, type ElfFile, type ElfSymbol } from '../src/symbols/elf.js';
+import { globToRegExp } from '../src/glob.js';
 import {
   findLibraries,
   readLdSoCache,

@@ -17,7 +17,7 @@ import { suggest } from './suggest.js';
 import type { Program } from './program.js';
 import { generateSyscallTapset, SYSCALL_HEADS } from './syscall-family.js';
 import { parseSource } from '../parser/parse-source.js';
-import { globMatch } from './glob.js';
+import { globMatch } from '../glob.js';
 import { ParseError } from '../diagnostics/diagnostics.js';
 import type { MacroTable } from '../preprocessor/preprocess.js';
 

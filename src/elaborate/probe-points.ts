@@ -5,7 +5,7 @@
  */
 import type * as A from '../parser/ast.js';
 import { SemanticError } from '../diagnostics/diagnostics.js';
-import { globMatch, hasWildcard } from './glob.js';
+import { globMatch, hasGlob } from '../glob.js';
 import { ppString, type Concrete, type Providers } from './providers.js';
 import { printProbePoint } from '../parser/print.js';
 import { suggest } from './suggest.js';
@@ -66,7 +66,7 @@ export class AliasIndex {
   /** Aliases matching a prefix of `comps`, each with the suffix left over. */
   match(comps: A.PPComponent[]): { entry: AliasEntry; suffix: A.PPComponent[] }[] {
     const head = comps[0]!.name;
-    const candidates = hasWildcard(head) ? this.all : this.byHead.get(head) ?? [];
+    const candidates = hasGlob(head) ? this.all : this.byHead.get(head) ?? [];
     const out: { entry: AliasEntry; suffix: A.PPComponent[] }[] = [];
     const exact = (x: { suffix: A.PPComponent[] }) => x.suffix.length === 0;
     for (const entry of candidates) {

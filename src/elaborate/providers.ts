@@ -7,7 +7,7 @@ import type * as A from '../parser/ast.js';
 import { SemanticError } from '../diagnostics/diagnostics.js';
 import type { ConcretePoint, EventField } from './program.js';
 import type { SystemView } from './system.js';
-import { globMatch } from './glob.js';
+import { globMatch } from '../glob.js';
 import { resolveKprobePoints, resolveUprobePoints } from './dynamic.js';
 
 export interface Concrete { point: ConcretePoint; pp: string; fields: EventField[] }

@@ -4,7 +4,6 @@
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { Program } from '../elaborate/program.js';
 import type { EventSource } from '../runtime/runtime.js';
 import { kernelProbes, LiveError, LiveSession, type LiveOptions } from './session.js';
@@ -104,7 +103,9 @@ function waitStopped(pid: number): void {
  * stderr are shared with tstap. `resume()` lets it run; `exited` resolves when it ends, however it
  * ends; when the run ends first, the command is terminated as tstap exits.
  */
-export function startCommand(cmd: string): { pid: number; exited: Promise<void>; resume(): void } {
+export async function startCommand(cmd: string): Promise<{ pid: number; exited: Promise<void>; resume(): void }> {
+  // Loaded on demand: most runs have no -c, and every module loaded costs start-up time.
+  const { execa } = await import('execa');
   const words = splitSimpleCommand(cmd);
   const target = words && findExecutable(words[0]!) ? words : ['/bin/sh', '-c', cmd];
   const child = execa('/bin/sh', ['-c', 'kill -STOP $$; exec "$@"', 'sh', ...target], {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { release, arch as osArch } from 'node:os';
 import type { Token } from '../lexer/lexer.js';
 import { ParseError } from '../diagnostics/diagnostics.js';
+import { globToRegExp } from '../glob.js';
 
 /** What the conditions can test. Filled from the running system by `systemContext()`. */
 export interface PreprocessorContext {
@@ -86,21 +87,7 @@ export function strverscmp(a: string, b: string): number {
 
 /** fnmatch(3) for `==`/`!=` against patterns such as `"6.*"` or `"i?86"`. */
 export function fnmatch(pattern: string, s: string): boolean {
-  let re = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const close = pattern.indexOf(']', i + 2);
-      if (close < 0) { re += '\\['; continue; }
-      let body = pattern.slice(i + 1, close);
-      if (body.startsWith('!')) body = '^' + body.slice(1);
-      re += '[' + body.replace(/\\/g, '\\\\') + ']';
-      i = close;
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(re + '$', 's').test(s);
+  return globToRegExp(pattern).test(s);
 }
 
 type Value = { kind: 'string'; value: string; tok: Token } | { kind: 'number'; value: bigint; tok: Token };

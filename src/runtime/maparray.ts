@@ -158,6 +158,16 @@ function partialSort<R>(rows: R[], n: number, outOfOrder: (a: R, b: R) => boolea
   return out;
 }
 
+/** `row.value += delta` on a long row, without a bigint when both fit in a double exactly. */
+function bump(row: Row<Long>, delta: Long): Long {
+  const v = row.value;
+  if (typeof v === 'number' && typeof delta === 'number') {
+    const r = v + delta;
+    if (r <= Number.MAX_SAFE_INTEGER && r >= -Number.MAX_SAFE_INTEGER) return (row.value = r);
+  }
+  return (row.value = add(v, delta));
+}
+
 export class StapMap<V extends MapValue = MapValue> {
   readonly name: string;
   readonly keyTypes: readonly KeyType[];
@@ -282,12 +292,7 @@ export class StapMap<V extends MapValue = MapValue> {
       this.insert(keys.slice(), delta as V);
       return delta;
     }
-    const v = row.value;
-    if (typeof v === 'number' && typeof delta === 'number') {
-      const r = v + delta;
-      if (r <= Number.MAX_SAFE_INTEGER && r >= -Number.MAX_SAFE_INTEGER) return (row.value = r);
-    }
-    return (row.value = add(v, delta));
+    return bump(row, delta);
   }
 
   /** `A[k…] <<< v` on a stats array. */
@@ -325,12 +330,7 @@ export class StapMap<V extends MapValue = MapValue> {
       this.insert([key], delta as V);
       return delta;
     }
-    const v = row.value;
-    if (typeof v === 'number' && typeof delta === 'number') {
-      const r = v + delta;
-      if (r <= Number.MAX_SAFE_INTEGER && r >= -Number.MAX_SAFE_INTEGER) return (row.value = r);
-    }
-    return (row.value = add(v, delta));
+    return bump(row, delta);
   }
 
   aggregate1(key: Key, value: Long): void {

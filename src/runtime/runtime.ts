@@ -69,7 +69,7 @@ export interface RunOptions {
   source?: EventSource;
   hz?: number;
   /** Start the -c command, stopped until `resume()`, so that it runs only once every probe is armed. */
-  startCommand?: (cmd: string) => { pid: number; exited: Promise<void>; resume(): void };
+  startCommand?: (cmd: string) => Promise<{ pid: number; exited: Promise<void>; resume(): void }>;
 }
 
 const NEXT = Symbol('next');
@@ -254,7 +254,7 @@ export class Runtime implements BuiltinHost {
       const dispatch = (id: string, c: Context) => this.fire(id, c);
       // stap forks the -c command first (so target() is known in begin probes) and lets it run
       // only once every probe is armed.
-      const child = this.opts.command && this.opts.startCommand ? this.opts.startCommand(this.opts.command) : undefined;
+      const child = this.opts.command && this.opts.startCommand ? await this.opts.startCommand(this.opts.command) : undefined;
       if (child) {
         this.target = child.pid;
         void child.exited.then(() => this.requestExit());

@@ -5,7 +5,7 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { globToRegExp, hasGlob } from './elf.js';
+import { globToRegExp, hasGlob } from '../glob.js';
 
 export class KallsymsError extends Error {
   constructor(message: string) {

@@ -6,7 +6,7 @@
 
 import { accessSync, constants, closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { globToRegExp, hasGlob } from './elf.js';
+import { globToRegExp, hasGlob } from '../glob.js';
 
 export class ResolveError extends Error {
   constructor(message: string) {

@@ -1,7 +1,8 @@
 // Helpers for the dynamic-probe tests: build the gcc fixtures, and run passes 1-2 on a script,
 // optionally pretending the kernel has kprobe events (lowering kernel probes only produces text,
 // so it can be checked against this kernel's BTF even though this kernel cannot arm them).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pass1 } from '../../src/pipeline.js';
@@ -11,6 +12,9 @@ import type { DerivedProbe, Program } from '../../src/elaborate/program.js';
 import type { Options } from '../../src/options.js';
 import { formatSemanticError, SemanticError } from '../../src/diagnostics/diagnostics.js';
 import type { KernelFeatures } from '../../src/tracefs/features.js';
+import { TraceInstance } from '../../src/tracefs/instance.js';
+import { entryProbeDefinition, probeDefinition } from '../../src/elaborate/dynamic.js';
+import type { ConcretePoint } from '../../src/elaborate/program.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -76,4 +80,28 @@ export function parseTrace(text: string): TraceHit[] {
     hits.push({ event: m[2]!, pid: Number(m[1]), ip: m[3]!, fields });
   }
   return hits;
+}
+
+/**
+ * Arms every dynamic probe of `script` (companion entry probes first) in a private instance, as
+ * the live session does, runs `argv`, and returns what the kernel recorded for each hit.
+ */
+export function traceRun(script: string, argv: string[], bufferSizeKb = 1024): { hits: TraceHit[]; stdout: string; pid: number } {
+  const inst = TraceInstance.create({ bufferSizeKb });
+  try {
+    for (const p of dynamicProbes(script)) {
+      const point = p.point as Extract<ConcretePoint, { kind: 'uprobe' | 'kprobe' }>;
+      for (const def of [entryProbeDefinition(point, p.id), probeDefinition(point, p.id)]) {
+        if (!def) continue;
+        const ev = inst.defineProbe(def);
+        inst.enableEvent(ev.system, ev.event);
+      }
+    }
+    const child = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`${argv.join(' ')} failed: ${child.stderr}`);
+    inst.setTracing(false);
+    return { hits: parseTrace(readFileSync(`${inst.path}/trace`, 'utf8')), stdout: child.stdout, pid: child.pid! };
+  } finally {
+    inst.closeSync();
+  }
 }

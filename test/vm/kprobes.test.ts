@@ -7,10 +7,8 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TraceInstance } from '../../src/tracefs/instance.js';
-import { entryProbeDefinition, planLines, probeDefinition } from '../../src/elaborate/dynamic.js';
-import type { ConcretePoint } from '../../src/elaborate/program.js';
-import { dynamicProbes, parseTrace, semanticError, type TraceHit } from '../support/dynamic.js';
+import { planLines } from '../../src/elaborate/dynamic.js';
+import { dynamicProbes, semanticError, traceRun, type TraceHit } from '../support/dynamic.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const ACCEPTANCE = resolve(REPO, '../shared/acceptance');
@@ -18,26 +16,6 @@ const BIN = join(REPO, 'bin/tstap.js');
 const TRACEFS = '/sys/kernel/tracing';
 const haveKprobes = existsSync(join(TRACEFS, 'kprobe_events'));
 
-/** Arms every dynamic probe of `script` (entry companions first), runs `argv`, returns what the kernel recorded. */
-function traceRun(script: string, argv: string[]): { hits: TraceHit[]; pid: number } {
-  const inst = TraceInstance.create({ bufferSizeKb: 1024 });
-  try {
-    for (const p of dynamicProbes(script)) {
-      const point = p.point as Extract<ConcretePoint, { kind: 'kprobe' }>;
-      for (const def of [entryProbeDefinition(point, p.id), probeDefinition(point, p.id)]) {
-        if (!def) continue;
-        const ev = inst.defineProbe(def);
-        inst.enableEvent(ev.system, ev.event);
-      }
-    }
-    const child = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
-    if (child.status !== 0) throw new Error(`${argv.join(' ')} failed: ${child.stderr}`);
-    inst.setTracing(false);
-    return { hits: parseTrace(readFileSync(join(inst.path, 'trace'), 'utf8')), pid: child.pid! };
-  } finally {
-    inst.closeSync();
-  }
-}
 
 function tstap(args: string[]): { stdout: string; stderr: string; status: number } {
   const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'pipe'] });

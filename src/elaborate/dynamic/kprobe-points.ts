@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type * as A from '../../parser/ast.js';
 import { SemanticError } from '../../diagnostics/diagnostics.js';
-import { hasGlob, globToRegExp } from '../../symbols/elf.js';
+import { hasGlob, globToRegExp } from '../../glob.js';
 import { Kallsyms, listKernelFunctions, type KernelFunction } from '../../symbols/kallsyms.js';
 import type { Concrete } from '../providers.js';
 import type { ConcretePoint } from '../program.js';

@@ -7,7 +7,8 @@
 import { basename, dirname } from 'node:path';
 import type * as A from '../../parser/ast.js';
 import { SemanticError } from '../../diagnostics/diagnostics.js';
-import { hasGlob, globToRegExp, parseSdtArguments, readElf, type ElfFile, type ElfSymbol } from '../../symbols/elf.js';
+import { parseSdtArguments, readElf, type ElfFile, type ElfSymbol } from '../../symbols/elf.js';
+import { hasGlob, globToRegExp } from '../../glob.js';
 import { readDwarf } from '../../symbols/dwarf.js';
 import { ResolveError, findLibraries, resolveLibrary, resolveProcessPaths } from '../../symbols/resolve-path.js';
 import type { Concrete } from '../providers.js';
