@@ -88,6 +88,32 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   is_return: { params: [], ret: L },
   num_online_cpus: { params: [], ret: L },
   stp_pid: { params: [], ret: L },
+  // tasks: a task is named by its thread id (there are no kernel addresses to hand out)
+  task_current: { params: [], ret: L, context: true },
+  task_parent: { params: [L], ret: L },
+  task_pid: { params: [L], ret: L },
+  task_tid: { params: [L], ret: L },
+  task_ppid: { params: [L], ret: L },
+  task_execname: { params: [L], ret: S },
+  task_uid: { params: [L], ret: L },
+  task_euid: { params: [L], ret: L },
+  task_gid: { params: [L], ret: L },
+  task_egid: { params: [L], ret: L },
+  task_state: { params: [L], ret: L },
+  task_nice: { params: [L], ret: L },
+  task_prio: { params: [L], ret: L },
+  task_cpu: { params: [L], ret: L },
+  pid2task: { params: [L], ret: L },
+  pid2execname: { params: [L], ret: S },
+  // kernel stacks, captured by the event's stacktrace trigger
+  backtrace: { params: [], ret: S, context: true },
+  print_backtrace: { params: [], ret: V, context: true },
+  sprint_backtrace: { params: [], ret: S, context: true },
+  print_stack: { params: [S], ret: V },
+  sprint_stack: { params: [S], ret: S },
+  // networking
+  ip_ntop: { params: [L], ret: S },
+  format_ipaddr: { params: [L, L], ret: S },
   // devices
   bdevname_devt: { params: [L], ret: S },
   // memory reads of dynamic probes (values fetched in the kernel at the hit)

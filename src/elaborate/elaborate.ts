@@ -15,6 +15,7 @@ import { finalizeEprobes } from './tracepoint-strings.js';
 import { globalDisplayProbe } from './global-display.js';
 import { suggest } from './suggest.js';
 import type { Program } from './program.js';
+import { walkStmt } from './walk.js';
 import { generateSyscallTapset, SYSCALL_HEADS } from './syscall-family.js';
 import { parseSource } from '../parser/parse-source.js';
 import { globMatch } from '../glob.js';
@@ -53,6 +54,34 @@ function syscallDemand(files: A.StapFile[]): ((name: string) => boolean) | undef
   return patterns.length ? name => patterns.some(p => globMatch(p, name)) : undefined;
 }
 
+const STACK_BUILTINS = new Set(['backtrace', 'print_backtrace', 'sprint_backtrace']);
+
+/** Probes that read the kernel stack, directly or through the functions they call. */
+function markStackUsers(program: Program): void {
+  const calls = (body: A.Stmt): { builtins: Set<string>; functions: Set<string> } => {
+    const out = { builtins: new Set<string>(), functions: new Set<string>() };
+    walkStmt(body, { expr: e => {
+      if (e.kind !== 'call' || !e.target) return;
+      if (e.target.kind === 'builtin') out.builtins.add(e.target.name);
+      else out.functions.add(e.target.id);
+    } });
+    return out;
+  };
+  const fnCalls = new Map(program.functions.map(f => [f.id, f.decl.body.kind === 'block' ? calls(f.decl.body) : { builtins: new Set<string>(), functions: new Set<string>() }]));
+  const usesStack = new Set<string>();
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [id, c] of fnCalls) {
+      if (usesStack.has(id)) continue;
+      if ([...c.builtins].some(b => STACK_BUILTINS.has(b)) || [...c.functions].some(f => usesStack.has(f))) { usesStack.add(id); changed = true; }
+    }
+  }
+  for (const p of program.probes) {
+    const c = calls(p.body);
+    if ([...c.builtins].some(b => STACK_BUILTINS.has(b)) || [...c.functions].some(f => usesStack.has(f))) p.wantsStack = true;
+  }
+}
+
 export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: PreprocessorContext, opts: ElaborateOptions): ElaborationResult {
   const system = opts.system ?? new SystemView(ctx.config);
   const demand = opts.unoptimized ? () => true : syscallDemand(user);
@@ -78,6 +107,7 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
     libraryFiles: [...resolver.pulled].filter(f => f.library).map(f => f.file.name),
   };
   new TypeInference(program).run();
+  markStackUsers(program);
   analyseUsage(program);
   const display = globalDisplayProbe(globals);
   if (display) {

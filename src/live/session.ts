@@ -5,7 +5,8 @@
  * the in-stream task table), lost events reported, and the kernel left as found.
  */
 import { endianness } from 'node:os';
-import { basename } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import {
   ENTRY_FIELD_PREFIX, entryEventName, entryProbeDefinition, probeDefinition, splitFetch,
 } from '../elaborate/dynamic.js';
@@ -57,6 +58,8 @@ interface EventRoute {
   processFields?: (data: Buffer, offset: number, length: number) => { pid: number; last: boolean };
   /** A return probe's entry values, per thread, innermost call last (pushed by its companion entry event). */
   entryStacks?: Map<number, unknown[][]>;
+  /** A probe on this event reads the kernel stack: its records are followed by ftrace:kernel_stack records. */
+  wantsStack?: boolean;
 }
 
 /** A probe armed through a dynamic event of the session's group, with its companion entry event if it has one. */
@@ -112,6 +115,12 @@ export class LiveSession implements EventSource {
   private routes: Array<EventRoute | undefined> = [];
   private pidOffset = 4;
   private dispatch: Dispatch = () => undefined;
+  /** ftrace:kernel_stack: the record the stacktrace trigger writes after an event, and where its fields are. */
+  private stackEvent?: { id: number; sizeOffset: number; callerOffset: number };
+  /** Per CPU: handler calls waiting for the kernel_stack record that follows their event. */
+  private pendingStack: Array<Array<[string, Context]> | undefined> = [];
+  /** Trigger files this run wrote `stacktrace` to, undone before the instance goes. */
+  private stackTriggers: string[] = [];
   private held: HeldRecord[] = [];
   private warnings: string[] = [];
   private unreported = new Map<number, Omit<LostEvents, 'cpu' | 'total'>>();
@@ -255,6 +264,25 @@ export class LiveSession implements EventSource {
     this.log(`task table: ${this.tasks.size} threads from /proc in ${(performance.now() - seedStart).toFixed(1)} ms`);
     // Companion entry events before their return probes: every return then had its entry recorded.
     for (const key of entryKeys) instance.enableEvent(...split(key));
+    // Stacks for the probes that print them: the stacktrace trigger writes a kernel_stack record after each event.
+    const stackKeys = [...byEvent].filter(([, probes]) => probes.some(p => p.wantsStack)).map(([key]) => key);
+    if (stackKeys.length) {
+      const fmt = instance.eventFormat('ftrace', 'kernel_stack');
+      const size = fmt.fields.find(f => f.name === 'size');
+      const caller = fmt.fields.find(f => f.name === 'caller');
+      if (!size || !caller) throw new LiveError('ftrace:kernel_stack has no size/caller fields: cannot capture kernel stacks');
+      this.stackEvent = { id: fmt.id, sizeOffset: size.offset, callerOffset: caller.offset };
+      for (const key of stackKeys) {
+        const file = join(instance.path, 'events', key, 'trigger');
+        try {
+          writeFileSync(file, 'stacktrace');
+        } catch (err) {
+          throw new LiveError(`the kernel refused a stacktrace trigger on ${key.replace('/', ':')} (${(err as Error).message}): print_backtrace() needs CONFIG_STACKTRACE`);
+        }
+        this.stackTriggers.push(file);
+        routes.get(key)!.wantsStack = true;
+      }
+    }
     let filtered = 0;
     for (const [key, probes] of byEvent) {
       const r = routes.get(key)!;
@@ -474,11 +502,36 @@ export class LiveSession implements EventSource {
     this.replayHeld(undefined);
     const batch = reader.finalDrain();
     this.deliver(batch, undefined);
+    for (let cpu = 0; cpu < this.pendingStack.length; cpu++) this.flushStack(cpu);
     this.noteLosses(batch.lost, true);
     if (this.opts.verbose >= 2) {
       const secs = (performance.now() - this.startedAt) / 1000;
       this.log(`${this.delivered} events in ${secs.toFixed(2)} s (${Math.round(this.delivered / Math.max(secs, 1e-3))}/s)`);
     }
+  }
+
+  /** A kernel_stack record: the return addresses of the event just before it on this CPU. */
+  private attachStack(data: Buffer, offset: number, length: number, cpu: number): void {
+    const waiting = this.pendingStack[cpu];
+    if (!waiting) return;
+    const se = this.stackEvent!;
+    // `size` counts the entries (ftrace's entry->size = nr_entries), not bytes.
+    const entries = this.littleEndian ? data.readInt32LE(offset + se.sizeOffset) : data.readInt32BE(offset + se.sizeOffset);
+    const n = Math.max(0, Math.min(entries, Math.floor((length - se.callerOffset) / 8)));
+    const stack: bigint[] = [];
+    for (let i = 0; i < n; i++) {
+      const at = offset + se.callerOffset + 8 * i;
+      const a = this.littleEndian ? data.readBigUInt64LE(at) : data.readBigUInt64BE(at);
+      if (a !== 0n) stack.push(a);
+    }
+    for (const [, ctx] of waiting) ctx.stack = stack;
+    this.flushStack(cpu);
+  }
+
+  private flushStack(cpu: number): void {
+    const waiting = this.pendingStack[cpu];
+    this.pendingStack[cpu] = undefined;
+    if (waiting) for (const [id, ctx] of waiting) this.dispatch(id, ctx);
   }
 
   /** Hands held-back records stamped before `until` (all when undefined) to their handlers. */
@@ -509,6 +562,11 @@ export class LiveSession implements EventSource {
 
   /** One record: the task table first (so an exec's own event sees the new program), then the probes. */
   private handle(data: Buffer, offset: number, length: number, cpu: number, eventId: number, epoch: bigint, rel: number): void {
+    if (this.stackEvent) {
+      if (eventId === this.stackEvent.id) { this.attachStack(data, offset, length, cpu); return; }
+      // Any other record on this CPU means the waiting event got no stack record.
+      if (this.pendingStack[cpu]) this.flushStack(cpu);
+    }
     const r = this.routes[eventId];
     if (!r) return;
     this.delivered++;
@@ -533,9 +591,14 @@ export class LiveSession implements EventSource {
     const entry = r.entryStacks ? r.entryStacks.get(tid)?.pop() : undefined;
     // stap never runs a return probe for a call whose entry it did not see (e.g. armed mid-call).
     if (r.entryStacks && entry === undefined && !hasProcess) return;
-    for (let k = 0; k < probes.length; k++) {
-      const p = probes[k]!;
-      this.dispatch(p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length, entry), probe: p.info, comm });
+    if (r.wantsStack) {
+      // Dispatched when the kernel_stack record that follows on this CPU arrives.
+      this.pendingStack[cpu] = probes.map(p => [p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length, entry), probe: p.info, comm }]);
+    } else {
+      for (let k = 0; k < probes.length; k++) {
+        const p = probes[k]!;
+        this.dispatch(p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length, entry), probe: p.info, comm });
+      }
     }
     if (hasProcess) this.processProbes(r, data, offset, length, tid, pid, cpu, ts, comm);
   }
@@ -623,6 +686,10 @@ export class LiveSession implements EventSource {
     this.instance = undefined;
     this.reader = undefined;
     if (!instance) return;
+    // A trigger left on a dynamic event would keep it busy: undo them first.
+    for (const file of this.stackTriggers) {
+      try { writeFileSync(file, '!stacktrace'); } catch { /* the event is going anyway */ }
+    }
     try {
       instance.closeSync();
     } catch (err) {

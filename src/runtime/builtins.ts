@@ -10,6 +10,7 @@ import { truncate } from './format.js';
 import type { Context } from './context.js';
 import type { Long } from './long.js';
 import { ERRNO_NAMES } from './errno.js';
+import { Kallsyms } from '../symbols/kallsyms.js';
 
 /** What the builtins need from the runtime. */
 export interface BuiltinHost {
@@ -69,6 +70,57 @@ function textEscape(s: string): string {
     else out += s[i];
   }
   return out;
+}
+
+/** A field of /proc/TID/status (the `index`th number on its line), or undefined when the task is gone. */
+function taskStatus(tid: number, field: string, index = 0): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${tid}/status`, 'latin1'));
+    const v = m?.[1]?.trim().split(/\s+/)[index];
+    return v === undefined ? undefined : Number(v);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The fields of /proc/TID/stat after the command name: [0] is the state letter. */
+function taskStat(tid: number): string[] | undefined {
+  try {
+    const s = readFileSync(`/proc/${tid}/stat`, 'latin1');
+    return s.slice(s.lastIndexOf(')') + 2).trim().split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux task state bits for the /proc state letters. */
+const TASK_STATES: Record<string, number> = { R: 0, S: 1, D: 2, T: 4, t: 8, X: 16, Z: 32, P: 64, I: 1026 };
+
+/** An IPv4 address as the kernel stores it (network order, read as a little-endian number). */
+function ipv4(addr: Long): string {
+  const v = Number(L.toUnsigned64(addr) & 0xffffffffn);
+  return `${v & 255}.${(v >>> 8) & 255}.${(v >>> 16) & 255}.${(v >>> 24) & 255}`;
+}
+
+let kallsyms: Kallsyms | null | undefined;
+
+/** ` 0xffffffff811d1dd0 : vfs_read+0x0/0x180 [kernel]` lines, as stap's print_stack prints them. */
+function symbolizeStack(addrs: readonly bigint[]): string {
+  if (kallsyms === undefined) {
+    try { kallsyms = Kallsyms.load(); } catch { kallsyms = null; }
+  }
+  let out = '';
+  for (const a of addrs) {
+    let sym = '';
+    try { sym = kallsyms?.addressesAvailable ? kallsyms.format(a) : ''; } catch { sym = ''; }
+    if (sym && !sym.includes('[')) sym += ' [kernel]';
+    out += ` 0x${a.toString(16).padStart(16, '0')} : ${sym || '0x' + a.toString(16)}\n`;
+  }
+  return out;
+}
+
+function stackAddresses(hex: string): bigint[] {
+  return hex.split(/\s+/).filter(Boolean).map(h => { try { return BigInt(h); } catch { return 0n; } }).filter(a => a !== 0n);
 }
 
 /** Open /proc/PID/mem descriptors, most recently used last: events come in runs from one process. */
@@ -249,6 +301,32 @@ export function makeBuiltins(host: BuiltinHost) {
     num_online_cpus: (_c: Context): Long => cpus().length,
     stp_pid: (_c: Context): Long => process.pid,
 
+    task_current: (c: Context): Long => c.tid,
+    task_parent: (c: Context, t: Long): Long => taskStatus(num(t), 'PPid') ?? host.ppidOf({ ...c, pid: num(t), tid: num(t), comm: undefined }),
+    task_pid: (c: Context, t: Long): Long => (num(t) === c.tid ? c.pid : taskStatus(num(t), 'Tgid') ?? num(t)),
+    task_tid: (_c: Context, t: Long): Long => t,
+    task_ppid: (c: Context, t: Long): Long => {
+      const tgid = num(t) === c.tid ? c.pid : taskStatus(num(t), 'Tgid') ?? num(t);
+      return host.ppidOf({ ...c, pid: tgid, tid: tgid, comm: undefined });
+    },
+    task_execname: (c: Context, t: Long): string => (num(t) === c.tid ? host.commOf(c) : host.commOf({ ...c, pid: num(t), tid: num(t), comm: undefined })),
+    task_uid: (_c: Context, t: Long): Long => taskStatus(num(t), 'Uid') ?? 0,
+    task_euid: (_c: Context, t: Long): Long => taskStatus(num(t), 'Uid', 1) ?? 0,
+    task_gid: (_c: Context, t: Long): Long => taskStatus(num(t), 'Gid') ?? 0,
+    task_egid: (_c: Context, t: Long): Long => taskStatus(num(t), 'Gid', 1) ?? 0,
+    task_state: (_c: Context, t: Long): Long => TASK_STATES[taskStat(num(t))?.[0] ?? ''] ?? 0,
+    task_nice: (_c: Context, t: Long): Long => Number(taskStat(num(t))?.[16] ?? 0),
+    task_prio: (_c: Context, t: Long): Long => Number(taskStat(num(t))?.[15] ?? 0),
+    task_cpu: (_c: Context, t: Long): Long => Number(taskStat(num(t))?.[36] ?? 0),
+    pid2task: (_c: Context, pid: Long): Long => pid,
+    pid2execname: (c: Context, pid: Long): string => host.commOf({ ...c, pid: num(pid), tid: num(pid), comm: undefined }),
+    backtrace: (c: Context): string => truncate((c.stack ?? []).map(a => `0x${a.toString(16)}`).join(' ')),
+    print_backtrace: (c: Context) => { host.write(symbolizeStack(c.stack ?? [])); return 0; },
+    sprint_backtrace: (c: Context): string => truncate(symbolizeStack(c.stack ?? [])),
+    print_stack: (_c: Context, stk: string) => { host.write(symbolizeStack(stackAddresses(stk))); return 0; },
+    sprint_stack: (_c: Context, stk: string): string => truncate(symbolizeStack(stackAddresses(stk))),
+    ip_ntop: (_c: Context, addr: Long): string => ipv4(addr),
+    format_ipaddr: (_c: Context, addr: Long, family: Long): string => (num(family) === 2 ? ipv4(addr) : `0x${L.toUnsigned64(addr).toString(16)}`),
     bdevname_devt: (_c: Context, dev: Long): string => {
       // The kernel's dev_t is major << 20 | minor; sysfs knows the disk's name.
       const d = num(dev);

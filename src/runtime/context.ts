@@ -17,6 +17,8 @@ export interface Context {
   comm?: string;
   /** uid of the thread, when the event carries it. */
   uid?: number;
+  /** Kernel return addresses of the event, innermost first (from the event's stacktrace trigger). */
+  stack?: bigint[];
 }
 
 export function selfContext(probe: ProbeInfo): Context {
