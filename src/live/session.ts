@@ -65,6 +65,19 @@ interface EventRoute {
 /** A probe armed through a dynamic event of the session's group, with its companion entry event if it has one. */
 interface DynamicProbe { probe: DerivedProbe; main: ProbeDefinition; entry?: ProbeDefinition }
 
+/**
+ * The context of one kernel event. The timestamp is kept as (epoch, offset) and made a bigint only
+ * when a handler asks for it: most handlers never do, and a bigint per event is measurable.
+ */
+class EventContext implements Context {
+  stack?: bigint[];
+  constructor(
+    readonly pid: number, readonly tid: number, readonly cpu: number, private readonly epoch: bigint,
+    private readonly rel: number, readonly f: unknown[], readonly probe: ProbeInfo, readonly comm: string | undefined,
+  ) {}
+  get ts(): bigint { return this.epoch + BigInt(this.rel); }
+}
+
 /** A record held back by poll(until): its bytes copied out of the reader's reused arena. */
 interface HeldRecord { data: Buffer; cpu: number; eventId: number; epoch: bigint; ts: number }
 
@@ -587,20 +600,19 @@ export class LiveSession implements EventSource {
     }
     const pid = this.lastPid;
     const comm = this.lastComm;
-    const ts = epoch + BigInt(rel);
     const entry = r.entryStacks ? r.entryStacks.get(tid)?.pop() : undefined;
     // stap never runs a return probe for a call whose entry it did not see (e.g. armed mid-call).
     if (r.entryStacks && entry === undefined && !hasProcess) return;
     if (r.wantsStack) {
       // Dispatched when the kernel_stack record that follows on this CPU arrives.
-      this.pendingStack[cpu] = probes.map(p => [p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length, entry), probe: p.info, comm }]);
+      this.pendingStack[cpu] = probes.map(p => [p.id, new EventContext(pid, tid, cpu, epoch, rel, p.decode(data, offset, length, entry), p.info, comm)]);
     } else {
       for (let k = 0; k < probes.length; k++) {
         const p = probes[k]!;
-        this.dispatch(p.id, { pid, tid, cpu, ts, f: p.decode(data, offset, length, entry), probe: p.info, comm });
+        this.dispatch(p.id, new EventContext(pid, tid, cpu, epoch, rel, p.decode(data, offset, length, entry), p.info, comm));
       }
     }
-    if (hasProcess) this.processProbes(r, data, offset, length, tid, pid, cpu, ts, comm);
+    if (hasProcess) this.processProbes(r, data, offset, length, tid, pid, cpu, epoch + BigInt(rel), comm);
   }
 
   private processProbes(r: EventRoute, data: Buffer, offset: number, length: number, tid: number, pid: number, cpu: number, ts: bigint, comm: string | undefined): void {
