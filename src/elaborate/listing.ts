@@ -31,7 +31,8 @@ export function listProbes(pattern: string, withVars: boolean, library: A.StapFi
   const { program } = elaborate([parsed.file], library, ctx, { unoptimized: false, keepLocals: true, macros });
   const lines = new Set<string>();
   for (const p of program.probes) {
-    if (p.synthetic) continue;
+    // Only the pattern's own probes, not those of library files it pulled in (e.g. an `init` probe).
+    if (p.synthetic || p.tok.file.name !== '<pattern>') continue;
     const name = p.alias ?? p.pp;
     if (!withVars) { lines.add(name); continue; }
     const vars = [
