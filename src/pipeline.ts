@@ -54,9 +54,8 @@ export function pass1(opts: Options, out: (s: string) => void): Pass1Result | un
   let scripts;
   try {
     scripts = readScript(opts);
-  } catch (e) {
+  } catch {
     out(`Input file '${opts.scriptFile}' is missing.\n`);
-    void e;
     return undefined;
   }
   for (const s of scripts) {

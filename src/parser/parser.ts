@@ -123,10 +123,10 @@ class Parser {
       switch (t.text) {
         case 'probe': this.next(); decls.push(this.parseProbe(t)); return;
         case 'global': this.next(); this.parseGlobals(decls, false); return;
-        case 'function': this.next(); decls.push(this.parseFunction(t, false)); return;
+        case 'function': this.next(); decls.push(this.parseFunction(false)); return;
         case 'private': {
           this.next();
-          if (this.isKw('function')) { const f = this.next(); decls.push(this.parseFunction(f, true)); return; }
+          if (this.isKw('function')) { this.next(); decls.push(this.parseFunction(true)); return; }
           if (this.isKw('global')) this.next();
           this.parseGlobals(decls, true);
           return;
@@ -169,7 +169,7 @@ class Parser {
     return this.fail('expected \'string\' or \'long\'');
   }
 
-  private parseFunction(kw: Token, isPrivate: boolean): A.FunctionDecl {
+  private parseFunction(isPrivate: boolean): A.FunctionDecl {
     const name = this.expectIdent();
     const f: A.FunctionDecl = { kind: 'function', name: name.text, params: [], private: isPrivate, tok: name, body: undefined! };
     if (this.isOp(':')) { this.next(); f.returnType = this.parseType(); }
@@ -201,7 +201,6 @@ class Parser {
     } else {
       this.fail('expected \'{\' or \'%{\'');
     }
-    void kw;
     return f;
   }
 
@@ -236,7 +235,7 @@ class Parser {
     const all: A.ProbePoint[] = [];
     for (;;) {
       const first = this.peek();
-      const seqs = this.parsePointAlternatives(false);
+      const seqs = this.parsePointAlternatives();
       const optional = this.isOp('?') || this.isOp('!');
       const sufficient = this.isOp('!');
       if (optional) this.next();
@@ -256,7 +255,7 @@ class Parser {
   }
 
   /** A dotted sequence, where any element may be `{alt1,alt2}`: returns the expanded product. */
-  private parsePointAlternatives(inBraces: boolean): A.PPComponent[][] {
+  private parsePointAlternatives(): A.PPComponent[][] {
     let product: A.PPComponent[][] = [[]];
     for (;;) {
       let options: A.PPComponent[][];
@@ -264,7 +263,7 @@ class Parser {
         this.next();
         options = [];
         for (;;) {
-          options.push(...this.parsePointAlternatives(true));
+          options.push(...this.parsePointAlternatives());
           if (this.isOp(',')) { this.next(); continue; }
           break;
         }
@@ -277,7 +276,6 @@ class Parser {
       product = nextProduct;
       if (product.length > 100_000) this.fail('probe point brace expansion too large');
       if (this.isOp('.')) { this.next(); continue; }
-      void inBraces;
       return product;
     }
   }
@@ -664,7 +662,7 @@ class Parser {
     const parenthesized = this.isOp('(');
     const v = this.parsePrimary();
     if ((this.isOp('->') || (parenthesized && this.isOp('['))) && v.kind !== 'tvar' && v.kind !== 'atvar' && (v.kind !== 'cast' || parenthesized)) {
-      return { kind: 'cast', name: '', operand: v, components: this.parseComponents(true), addressOf: false, tok: v.tok };
+      return { kind: 'cast', name: '', operand: v, components: this.parseComponents(), addressOf: false, tok: v.tok };
     }
     return v;
   }
@@ -700,7 +698,7 @@ class Parser {
     const name = t.text;
     if (name[0] === '$') {
       const [base, depth] = splitPretty(name);
-      const components = depth ? [{ kind: 'pretty', depth, tok: t } as A.Component] : this.parseComponents(false);
+      const components = depth ? [{ kind: 'pretty', depth, tok: t } as A.Component] : this.parseComponents();
       return { kind: 'tvar', name: base, components, addressOf: false, tok: t };
     }
     if (name[0] === '@') return this.parseAtOperator(t);
@@ -729,9 +727,8 @@ class Parser {
   }
 
   /** `->name`, `[expr]`, and a final `$`/`$$` pretty-print marker. */
-  private parseComponents(requireFirst: boolean): A.Component[] {
+  private parseComponents(): A.Component[] {
     const comps: A.Component[] = [];
-    void requireFirst;
     for (;;) {
       if (this.isOp('->')) {
         const arrow = this.next();
@@ -764,12 +761,11 @@ class Parser {
     }
   }
 
-  private parseParenthesizedString(at: Token): A.StringLit {
+  private parseParenthesizedString(): A.StringLit {
     this.expectOp('(');
     if (this.peek()?.kind !== 'string') this.fail('expected literal string');
     const s = this.parseStringLiteral();
     this.expectOp(')');
-    void at;
     return s;
   }
 
@@ -813,7 +809,7 @@ class Parser {
           module = this.parseStringLiteral().value;
         }
         this.expectOp(')');
-        return { kind: 'cast', name, operand, typeName, module, components: this.parseComponents(false), addressOf: false, tok: t };
+        return { kind: 'cast', name, operand, typeName, module, components: this.parseComponents(), addressOf: false, tok: t };
       }
       case '@var': {
         this.expectOp('(');
@@ -826,7 +822,7 @@ class Parser {
           module = this.parseStringLiteral().value;
         }
         this.expectOp(')');
-        return { kind: 'atvar', target, module, components: this.parseComponents(false), addressOf: false, tok: t };
+        return { kind: 'atvar', target, module, components: this.parseComponents(), addressOf: false, tok: t };
       }
       case '@defined': case '@entry': {
         this.expectOp('(');
@@ -834,8 +830,8 @@ class Parser {
         this.expectOp(')');
         return name === '@defined' ? { kind: 'defined', operand, tok: t } : { kind: 'entry', operand, tok: t };
       }
-      case '@perf': return { kind: 'perf', operand: this.parseParenthesizedString(t), tok: t };
-      case '@const': return { kind: 'const', name: this.parseParenthesizedString(t).value, tok: t };
+      case '@perf': return { kind: 'perf', operand: this.parseParenthesizedString(), tok: t };
+      case '@const': return { kind: 'const', name: this.parseParenthesizedString().value, tok: t };
       case '@probewrite': {
         this.expectOp('(');
         const v = this.expectIdent();
