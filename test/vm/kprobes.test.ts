@@ -11,7 +11,9 @@ import { planLines } from '../../src/elaborate/dynamic.js';
 import { dynamicProbes, semanticError, traceRun, type TraceHit } from '../support/dynamic.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const ACCEPTANCE = resolve(REPO, '../shared/acceptance');
+// The repo's copies of ../shared/acceptance (test/cases/examples.case checks they are the same): the guest
+// sees only this checkout, not the directory beside it.
+const ACCEPTANCE = resolve(REPO, 'examples/acceptance');
 const BIN = join(REPO, 'bin/tstap.js');
 const TRACEFS = '/sys/kernel/tracing';
 const haveKprobes = existsSync(join(TRACEFS, 'kprobe_events'));
