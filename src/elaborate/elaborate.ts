@@ -10,7 +10,7 @@ import { Providers } from './providers.js';
 import { SystemView } from './system.js';
 import { TypeInference } from './infer-types.js';
 import { analyseUsage } from './usage.js';
-import { elideDeadAssignments } from './elide.js';
+import { elideDeadAssignments, pruneUnreadFetches } from './elide.js';
 import { finalizeEprobes } from './tracepoint-strings.js';
 import { globalDisplayProbe } from './global-display.js';
 import { suggest } from './suggest.js';
@@ -114,7 +114,10 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
     resolver.addSyntheticProbe(display);
     new TypeInference(program).run();
   }
-  if (!opts.unoptimized && !opts.keepLocals) elideDeadAssignments(program);
+  if (!opts.unoptimized && !opts.keepLocals) {
+    elideDeadAssignments(program);
+    pruneUnreadFetches(program);
+  }
   finalizeEprobes(program.probes);
   const warnings: SemanticError[] = [];
   for (const p of program.probes) {

@@ -4,7 +4,7 @@
  * statement `local = EXPR` is dropped when the local is never read and EXPR has no side effects.
  */
 import type * as A from '../parser/ast.js';
-import { children } from './walk.js';
+import { children, walkExpr, walkStmt } from './walk.js';
 import { builtinSignature } from './builtins.js';
 import type { LocalVar, Program } from './program.js';
 import { analyseUsage } from './usage.js';
@@ -69,4 +69,24 @@ export function elideDeadAssignments(program: Program): void {
   }
   analyseUsage(program);
   for (const p of program.probes) p.locals = p.locals.filter(l => l.read || l.assigned);
+}
+
+/**
+ * Fetch arguments of dynamic probes that no handler reads any more (their variables were elided)
+ * are not armed: each costs a memory read in the kernel at every hit.
+ */
+export function pruneUnreadFetches(program: Program): void {
+  for (const p of program.probes) {
+    const point = p.point;
+    if (point.kind !== 'uprobe' && point.kind !== 'kprobe') continue;
+    const read = new Set<string>();
+    const visit = (e: A.Expr): void => {
+      if (e.kind !== 'tvar' || !e.ref) return;
+      if (e.ref.kind === 'field') read.add(p.fields[e.ref.index]!.name);
+      else if (e.ref.kind === 'pretty') for (const f of e.ref.fields) read.add(f.name);
+    };
+    for (const c of p.conditions) walkExpr(c, { expr: visit });
+    walkStmt(p.body, { expr: visit });
+    point.fetches = point.fetches.filter(f => read.has(f.name));
+  }
 }

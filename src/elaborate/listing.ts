@@ -37,7 +37,7 @@ export function listProbes(pattern: string, withVars: boolean, library: A.StapFi
     if (!withVars) { lines.add(name); continue; }
     const vars = [
       ...p.locals.map(l => `${l.name}:${l.type}`),
-      ...p.fields.filter(f => !f.name.startsWith('__') && !f.fetch).map(f => `$${f.name}:${f.type}`),
+      ...(p.point.kind === 'uprobe' || p.point.kind === 'kprobe' ? [] : p.fields.filter(f => !f.name.startsWith('__') && !f.fetch).map(f => `$${f.name}:${f.type}`)),
       ...dynamicVars(p),
     ];
     lines.add(vars.length ? `${name} ${vars.join(' ')}` : name);

@@ -90,6 +90,9 @@ export class AliasIndex {
 }
 
 export class Deriver {
+  /** Why the first optional point that could not be served was dropped, for a later "no match". */
+  private dropped?: SemanticError;
+
   constructor(private readonly aliases: AliasIndex, private readonly providers: Providers) {}
 
   /** All derivations of one probe point; an error when none exists and the point is not optional. */
@@ -106,7 +109,7 @@ export class Deriver {
         try {
           derived = this.derive(extended, depth + 1);
         } catch (e) {
-          if (e instanceof SemanticError && extended.optional) derived = [];
+          if (e instanceof SemanticError && extended.optional) { derived = []; this.dropped ??= e; }
           else throw e;
         }
         for (const d of derived) {
@@ -128,8 +131,8 @@ export class Deriver {
       try {
         concrete = this.providers.resolve(pp.components);
       } catch (e) {
-        // An optional point that the kernel cannot serve is dropped (stap -v says so).
-        if (e instanceof SemanticError && pp.optional) return [];
+        // An optional point that the kernel cannot serve is dropped (stap -v says so); remember why.
+        if (e instanceof SemanticError && pp.optional) { this.dropped ??= e; return []; }
         throw e;
       }
       if (concrete) {
@@ -141,7 +144,9 @@ export class Deriver {
       }
     }
     if (results.length === 0 && !pp.optional) {
-      throw new SemanticError(`no match for probe point '${ppString(pp.components)}'`, pp.tok);
+      // Every alternative was optional and dropped: say why the first one was (e.g. no kprobe events).
+      const why = this.dropped ? ` (its optional alternatives were dropped: ${this.dropped.message})` : '';
+      throw new SemanticError(`no match for probe point '${ppString(pp.components)}'${why}`, pp.tok);
     }
     return results;
   }
