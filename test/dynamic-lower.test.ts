@@ -207,7 +207,7 @@ describe.skipIf(!!needRoot)('kernel functions with BTF', () => {
   });
 
   it('kretprobe: $return typed from BTF, maxactive, @entry($dfd) through the companion entry probe', () => {
-    const [p] = dynamicProbes('probe kernel.function("do_sys_openat2").return.maxactive(16) { x = $return }', sys());
+    const [p] = dynamicProbes('probe kernel.function("do_sys_openat2").return.maxactive(16) { println($return) }', sys());
     const tok = p!.tok;
     const entry: A.Entry = { kind: 'entry', tok, operand: { kind: 'tvar', name: '$dfd', components: [], addressOf: false, tok } };
     lowerEntry(p!, entry);

@@ -83,7 +83,7 @@ export function pruneUnreadFetches(program: Program): void {
     const visit = (e: A.Expr): void => {
       if (e.kind !== 'tvar' || !e.ref) return;
       if (e.ref.kind === 'field') read.add(p.fields[e.ref.index]!.name);
-      else if (e.ref.kind === 'pretty') for (const f of e.ref.fields) read.add(f.name);
+      else if (e.ref.kind === 'pretty') for (const f of e.ref.fields) read.add(p.fields[f.index]!.name);
     };
     for (const c of p.conditions) walkExpr(c, { expr: visit });
     walkStmt(p.body, { expr: visit });
