@@ -28,6 +28,6 @@ function describe(p: DerivedProbe): string {
 
 export function printPlan(program: Program): string {
   let o = '// ---- probe plan\n';
-  for (const p of program.probes) o += `// ${p.id} ${p.pp}: ${describe(p)}${p.wantsStack ? ' + stacktrace trigger' : ''}\n`;
+  for (const p of program.probes) o += `// ${p.id} ${p.pp}: ${describe(p)}${p.wantsStack ? ' + stacktrace trigger' : ''}${p.wantsUserStack ? ' + userstacktrace option' : ''}\n`;
   return o;
 }

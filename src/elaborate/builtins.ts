@@ -111,6 +111,9 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   sprint_backtrace: { params: [], ret: S, context: true },
   print_stack: { params: [S], ret: V },
   sprint_stack: { params: [S], ret: S },
+  ubacktrace: { params: [], ret: S, context: true },
+  print_ubacktrace: { params: [], ret: V, context: true },
+  sprint_ubacktrace: { params: [], ret: S, context: true },
   // networking
   ip_ntop: { params: [L], ret: S },
   format_ipaddr: { params: [L, L], ret: S },

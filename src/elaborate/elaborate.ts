@@ -54,9 +54,10 @@ function syscallDemand(files: A.StapFile[]): ((name: string) => boolean) | undef
   return patterns.length ? name => patterns.some(p => globMatch(p, name)) : undefined;
 }
 
-const STACK_BUILTINS = new Set(['backtrace', 'print_backtrace', 'sprint_backtrace']);
+const KERNEL_STACK_BUILTINS = new Set(['backtrace', 'print_backtrace', 'sprint_backtrace']);
+const USER_STACK_BUILTINS = new Set(['ubacktrace', 'print_ubacktrace', 'sprint_ubacktrace']);
 
-/** Probes that read the kernel stack, directly or through the functions they call. */
+/** Probes that read the kernel or user stack, directly or through the functions they call. */
 function markStackUsers(program: Program): void {
   const calls = (body: A.Stmt): { builtins: Set<string>; functions: Set<string> } => {
     const out = { builtins: new Set<string>(), functions: new Set<string>() };
@@ -68,17 +69,22 @@ function markStackUsers(program: Program): void {
     return out;
   };
   const fnCalls = new Map(program.functions.map(f => [f.id, f.decl.body.kind === 'block' ? calls(f.decl.body) : { builtins: new Set<string>(), functions: new Set<string>() }]));
-  const usesStack = new Set<string>();
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [id, c] of fnCalls) {
-      if (usesStack.has(id)) continue;
-      if ([...c.builtins].some(b => STACK_BUILTINS.has(b)) || [...c.functions].some(f => usesStack.has(f))) { usesStack.add(id); changed = true; }
+  const users = (wanted: Set<string>): ((body: A.Stmt) => boolean) => {
+    const fns = new Set<string>();
+    for (let changed = true; changed;) {
+      changed = false;
+      for (const [id, c] of fnCalls) {
+        if (fns.has(id)) continue;
+        if ([...c.builtins].some(b => wanted.has(b)) || [...c.functions].some(f => fns.has(f))) { fns.add(id); changed = true; }
+      }
     }
-  }
+    return body => { const c = calls(body); return [...c.builtins].some(b => wanted.has(b)) || [...c.functions].some(f => fns.has(f)); };
+  };
+  const kernel = users(KERNEL_STACK_BUILTINS);
+  const user = users(USER_STACK_BUILTINS);
   for (const p of program.probes) {
-    const c = calls(p.body);
-    if ([...c.builtins].some(b => STACK_BUILTINS.has(b)) || [...c.functions].some(f => usesStack.has(f))) p.wantsStack = true;
+    if (kernel(p.body)) p.wantsStack = true;
+    if (user(p.body)) p.wantsUserStack = true;
   }
 }
 

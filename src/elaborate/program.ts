@@ -93,6 +93,8 @@ export interface DerivedProbe {
   synthetic: boolean;
   /** The handler reads the kernel stack (print_backtrace() and friends): the event gets a stacktrace trigger. */
   wantsStack?: boolean;
+  /** The handler reads the user stack (print_ubacktrace() and friends). */
+  wantsUserStack?: boolean;
 }
 
 export interface Program {

@@ -60,6 +60,8 @@ interface EventRoute {
   entryStacks?: Map<number, unknown[][]>;
   /** A probe on this event reads the kernel stack: its records are followed by ftrace:kernel_stack records. */
   wantsStack?: boolean;
+  /** A probe on this event reads the user stack: its records are followed by ftrace:user_stack records. */
+  wantsUserStack?: boolean;
 }
 
 /** A probe armed through a dynamic event of the session's group, with its companion entry event if it has one. */
@@ -71,12 +73,16 @@ interface DynamicProbe { probe: DerivedProbe; main: ProbeDefinition; entry?: Pro
  */
 class EventContext implements Context {
   stack?: bigint[];
+  ustack?: bigint[];
   constructor(
     readonly pid: number, readonly tid: number, readonly cpu: number, private readonly epoch: bigint,
     private readonly rel: number, readonly f: unknown[], readonly probe: ProbeInfo, readonly comm: string | undefined,
   ) {}
   get ts(): bigint { return this.epoch + BigInt(this.rel); }
 }
+
+/** Handler calls of one event, waiting for its kernel and/or user stack records. */
+interface PendingStacks { calls: Array<[string, EventContext]>; kernel: boolean; user: boolean }
 
 /** A record held back by poll(until): its bytes copied out of the reader's reused arena. */
 interface HeldRecord { data: Buffer; cpu: number; eventId: number; epoch: bigint; ts: number }
@@ -130,8 +136,10 @@ export class LiveSession implements EventSource {
   private dispatch: Dispatch = () => undefined;
   /** ftrace:kernel_stack: the record the stacktrace trigger writes after an event, and where its fields are. */
   private stackEvent?: { id: number; sizeOffset: number; callerOffset: number };
-  /** Per CPU: handler calls waiting for the kernel_stack record that follows their event. */
-  private pendingStack: Array<Array<[string, Context]> | undefined> = [];
+  /** ftrace:user_stack: the record the userstacktrace option writes after every event of the instance. */
+  private userStackEvent?: { id: number; callerOffset: number };
+  /** Per CPU: handler calls waiting for the stack records that follow their event. */
+  private pendingStack: Array<PendingStacks | undefined> = [];
   /** Trigger files this run wrote `stacktrace` to, undone before the instance goes. */
   private stackTriggers: string[] = [];
   private held: HeldRecord[] = [];
@@ -295,6 +303,20 @@ export class LiveSession implements EventSource {
         this.stackTriggers.push(file);
         routes.get(key)!.wantsStack = true;
       }
+    }
+    // User stacks: the instance's userstacktrace option writes a user_stack record after every event.
+    const userStackKeys = [...byEvent].filter(([, probes]) => probes.some(p => p.wantsUserStack)).map(([key]) => key);
+    if (userStackKeys.length) {
+      const fmt = instance.eventFormat('ftrace', 'user_stack');
+      const caller = fmt.fields.find(f => f.name === 'caller');
+      if (!caller) throw new LiveError('ftrace:user_stack has no caller field: cannot capture user stacks');
+      this.userStackEvent = { id: fmt.id, callerOffset: caller.offset };
+      try {
+        writeFileSync(join(instance.path, 'options', 'userstacktrace'), '1');
+      } catch (err) {
+        throw new LiveError(`the kernel refused the userstacktrace option (${(err as Error).message}): print_ubacktrace() needs CONFIG_USER_STACKTRACE_SUPPORT`);
+      }
+      for (const key of userStackKeys) routes.get(key)!.wantsUserStack = true;
     }
     let filtered = 0;
     for (const [key, probes] of byEvent) {
@@ -523,28 +545,44 @@ export class LiveSession implements EventSource {
     }
   }
 
-  /** A kernel_stack record: the return addresses of the event just before it on this CPU. */
-  private attachStack(data: Buffer, offset: number, length: number, cpu: number): void {
-    const waiting = this.pendingStack[cpu];
-    if (!waiting) return;
-    const se = this.stackEvent!;
-    // `size` counts the entries (ftrace's entry->size = nr_entries), not bytes.
-    const entries = this.littleEndian ? data.readInt32LE(offset + se.sizeOffset) : data.readInt32BE(offset + se.sizeOffset);
-    const n = Math.max(0, Math.min(entries, Math.floor((length - se.callerOffset) / 8)));
+  /** The return addresses of a kernel_stack or user_stack record (zeros end a user stack). */
+  private readStack(data: Buffer, offset: number, length: number, callerOffset: number, count: number): bigint[] {
+    const n = Math.max(0, Math.min(count, Math.floor((length - callerOffset) / 8)));
     const stack: bigint[] = [];
     for (let i = 0; i < n; i++) {
-      const at = offset + se.callerOffset + 8 * i;
+      const at = offset + callerOffset + 8 * i;
       const a = this.littleEndian ? data.readBigUInt64LE(at) : data.readBigUInt64BE(at);
-      if (a !== 0n) stack.push(a);
+      if (a === 0n) continue;
+      stack.push(a);
     }
-    for (const [, ctx] of waiting) ctx.stack = stack;
-    this.flushStack(cpu);
+    return stack;
+  }
+
+  /** A kernel_stack or user_stack record: the stack of the event just before it on this CPU. */
+  private attachStack(data: Buffer, offset: number, length: number, cpu: number, user: boolean): void {
+    const waiting = this.pendingStack[cpu];
+    if (!waiting) return;
+    if (user) {
+      if (!waiting.user) return;
+      const stack = this.readStack(data, offset, length, this.userStackEvent!.callerOffset, 64);
+      for (const [, ctx] of waiting.calls) ctx.ustack = stack;
+      waiting.user = false;
+    } else {
+      if (!waiting.kernel) return;
+      const se = this.stackEvent!;
+      // `size` counts the entries (ftrace's entry->size = nr_entries), not bytes.
+      const entries = this.littleEndian ? data.readInt32LE(offset + se.sizeOffset) : data.readInt32BE(offset + se.sizeOffset);
+      const stack = this.readStack(data, offset, length, se.callerOffset, entries);
+      for (const [, ctx] of waiting.calls) ctx.stack = stack;
+      waiting.kernel = false;
+    }
+    if (!waiting.kernel && !waiting.user) this.flushStack(cpu);
   }
 
   private flushStack(cpu: number): void {
     const waiting = this.pendingStack[cpu];
     this.pendingStack[cpu] = undefined;
-    if (waiting) for (const [id, ctx] of waiting) this.dispatch(id, ctx);
+    if (waiting) for (const [id, ctx] of waiting.calls) this.dispatch(id, ctx);
   }
 
   /** Hands held-back records stamped before `until` (all when undefined) to their handlers. */
@@ -575,9 +613,10 @@ export class LiveSession implements EventSource {
 
   /** One record: the task table first (so an exec's own event sees the new program), then the probes. */
   private handle(data: Buffer, offset: number, length: number, cpu: number, eventId: number, epoch: bigint, rel: number): void {
-    if (this.stackEvent) {
-      if (eventId === this.stackEvent.id) { this.attachStack(data, offset, length, cpu); return; }
-      // Any other record on this CPU means the waiting event got no stack record.
+    if (this.stackEvent || this.userStackEvent) {
+      if (eventId === this.stackEvent?.id) { this.attachStack(data, offset, length, cpu, false); return; }
+      if (eventId === this.userStackEvent?.id) { this.attachStack(data, offset, length, cpu, true); return; }
+      // Any other record on this CPU means the waiting event got no (more) stack records.
       if (this.pendingStack[cpu]) this.flushStack(cpu);
     }
     const r = this.routes[eventId];
@@ -603,9 +642,13 @@ export class LiveSession implements EventSource {
     const entry = r.entryStacks ? r.entryStacks.get(tid)?.pop() : undefined;
     // stap never runs a return probe for a call whose entry it did not see (e.g. armed mid-call).
     if (r.entryStacks && entry === undefined && !hasProcess) return;
-    if (r.wantsStack) {
-      // Dispatched when the kernel_stack record that follows on this CPU arrives.
-      this.pendingStack[cpu] = probes.map(p => [p.id, new EventContext(pid, tid, cpu, epoch, rel, p.decode(data, offset, length, entry), p.info, comm)]);
+    if (r.wantsStack || r.wantsUserStack) {
+      // Dispatched when the stack records that follow on this CPU arrive.
+      this.pendingStack[cpu] = {
+        calls: probes.map(p => [p.id, new EventContext(pid, tid, cpu, epoch, rel, p.decode(data, offset, length, entry), p.info, comm)]),
+        kernel: !!r.wantsStack,
+        user: !!r.wantsUserStack,
+      };
     } else {
       for (let k = 0; k < probes.length; k++) {
         const p = probes[k]!;

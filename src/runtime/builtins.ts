@@ -11,6 +11,7 @@ import type { Context } from './context.js';
 import type { Long } from './long.js';
 import { ERRNO_NAMES } from './errno.js';
 import { Kallsyms } from '../symbols/kallsyms.js';
+import { readElf, type ElfFile } from '../symbols/elf.js';
 
 /** What the builtins need from the runtime. */
 export interface BuiltinHost {
@@ -114,6 +115,43 @@ function symbolizeStack(addrs: readonly bigint[]): string {
     let sym = '';
     try { sym = kallsyms?.addressesAvailable ? kallsyms.format(a) : ''; } catch { sym = ''; }
     if (sym && !sym.includes('[')) sym += ' [kernel]';
+    out += ` 0x${a.toString(16).padStart(16, '0')} : ${sym || '0x' + a.toString(16)}\n`;
+  }
+  return out;
+}
+
+const elfs = new Map<string, ElfFile | null>();
+
+/**
+ * User frames as ` 0x00007f2b1c0a1e30 : malloc+0x20/0x2a0 [/usr/lib/x86_64-linux-gnu/libc.so.6]`,
+ * through the process's memory map and the ELF symbols of each mapped file; a process that is
+ * already gone leaves the bare addresses.
+ */
+function symbolizeUserStack(pid: number, addrs: readonly bigint[]): string {
+  let maps: { start: bigint; end: bigint; offset: bigint; path: string }[] = [];
+  try {
+    maps = readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n').flatMap(line => {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s+(\/.*)$/.exec(line);
+      return m ? [{ start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), offset: BigInt('0x' + m[3]), path: m[4]! }] : [];
+    });
+  } catch { /* gone */ }
+  let out = '';
+  for (const a of addrs) {
+    let sym = '';
+    const map = maps.find(m => a >= m.start && a < m.end);
+    if (map) {
+      let elf = elfs.get(map.path);
+      if (elf === undefined) {
+        try { elf = readElf(map.path); } catch { elf = null; }
+        elfs.set(map.path, elf);
+      }
+      try {
+        const vaddr = elf?.fileOffsetToVaddr(Number(a - map.start + map.offset));
+        const s = vaddr === undefined ? undefined : elf!.functionContaining(vaddr);
+        if (s && vaddr !== undefined) sym = `${s.name}+0x${(vaddr - s.value).toString(16)}/0x${s.size.toString(16)} [${map.path}]`;
+        else sym = `[${map.path}]`;
+      } catch { sym = `[${map.path}]`; }
+    }
     out += ` 0x${a.toString(16).padStart(16, '0')} : ${sym || '0x' + a.toString(16)}\n`;
   }
   return out;
@@ -323,6 +361,9 @@ export function makeBuiltins(host: BuiltinHost) {
     backtrace: (c: Context): string => truncate((c.stack ?? []).map(a => `0x${a.toString(16)}`).join(' ')),
     print_backtrace: (c: Context) => { host.write(symbolizeStack(c.stack ?? [])); return 0; },
     sprint_backtrace: (c: Context): string => truncate(symbolizeStack(c.stack ?? [])),
+    ubacktrace: (c: Context): string => truncate((c.ustack ?? []).map(a => `0x${a.toString(16)}`).join(' ')),
+    print_ubacktrace: (c: Context) => { host.write(symbolizeUserStack(c.pid, c.ustack ?? [])); return 0; },
+    sprint_ubacktrace: (c: Context): string => truncate(symbolizeUserStack(c.pid, c.ustack ?? [])),
     print_stack: (_c: Context, stk: string) => { host.write(symbolizeStack(stackAddresses(stk))); return 0; },
     sprint_stack: (_c: Context, stk: string): string => truncate(symbolizeStack(stackAddresses(stk))),
     ip_ntop: (_c: Context, addr: Long): string => ipv4(addr),

@@ -19,6 +19,8 @@ export interface Context {
   uid?: number;
   /** Kernel return addresses of the event, innermost first (from the event's stacktrace trigger). */
   stack?: bigint[];
+  /** User return addresses of the event, innermost first (from the instance's userstacktrace option). */
+  ustack?: bigint[];
 }
 
 export function selfContext(probe: ProbeInfo): Context {
