@@ -472,7 +472,7 @@ export class TraceInstance {
   }
 
   /** Opens the per-CPU binary stream of this instance. The instance closes it on close(). */
-  openReader(options: Partial<Omit<EventReaderOptions, 'instancePath' | 'layout' | 'clockIsMonotonic'>> = {}): EventReader {
+  openReader(options: Partial<Omit<EventReaderOptions, 'instancePath' | 'layout'>> = {}): EventReader {
     this.ensureOpen();
     const header = readHeaderPage(this.path);
     const bufferPages = Math.ceil((this.bufferSizeKb * 1024) / header.subbufSize);

@@ -76,6 +76,11 @@ export interface EventReaderOptions {
    * ordering watermark. With other clocks records are ordered within each batch only.
    */
   clockIsMonotonic: boolean;
+  /**
+   * CLOCK_MONOTONIC minus the trace clock, in ns, when the instance runs a cheaper clock (`local`)
+   * calibrated against CLOCK_MONOTONIC: timestamps are then reported on the monotonic timeline.
+   */
+  traceOffsetNs?: bigint;
   /** Records this close to the watermark wait for the next drain (absorbs commit-in-flight races); default 20 µs. */
   orderSlackNs?: number;
   /** Most sub-buffers read from one CPU in one drain() (bounds its duration); default unlimited. finalDrain ignores it. */
@@ -128,6 +133,7 @@ export class EventReader {
   readonly cpus: readonly number[];
   private readonly states: CpuState[];
   private readonly clockIsMonotonic: boolean;
+  private traceOffset: bigint;
   private readonly orderSlackNs: number;
   private readonly maxPagesPerCpu: number;
   private readonly zeroReadRetries: number;
@@ -155,6 +161,7 @@ export class EventReader {
     this.instancePath = options.instancePath;
     this.layout = options.layout;
     this.clockIsMonotonic = options.clockIsMonotonic;
+    this.traceOffset = options.traceOffsetNs ?? 0n;
     this.orderSlackNs = options.orderSlackNs ?? 20_000;
     this.maxPagesPerCpu = options.maxPagesPerCpu ?? Infinity;
     this.zeroReadRetries = options.zeroReadRetries ?? 2;
@@ -202,6 +209,14 @@ export class EventReader {
     const at = pos + this.layout.timestampOffset;
     this.epoch = this.layout.littleEndian ? arena.readBigUInt64LE(at) : arena.readBigUInt64BE(at);
     this.epochFixed = true;
+  }
+
+  /**
+   * Sets the offset from the trace clock to CLOCK_MONOTONIC, once, before events flow (changing it
+   * later would reorder records already read).
+   */
+  setTraceOffset(ns: bigint): void {
+    this.traceOffset = ns;
   }
 
   /** Relative "now" on the trace clock, valid only with the mono clock. */
@@ -288,7 +303,8 @@ export class EventReader {
         zeroReads = 0;
         if (n < subbuf) arena.fill(0, pos + n, pos + subbuf); // a short read: the rest is not data
         if (!this.epochFixed) this.fixEpochFromPage(arena, pos);
-        const info = decodeSubbuf(arena, pos, this.layout, this.epoch, st.cpu, st.run, this.words[cur], this.commonTypeOffset);
+        // Relative times are taken against the epoch on the trace clock, so they come out on the monotonic timeline.
+        const info = decodeSubbuf(arena, pos, this.layout, this.epoch - this.traceOffset, st.cpu, st.run, this.words[cur], this.commonTypeOffset);
         if (info.missedEvents) {
           if (info.missedCount > 0) st.pageMissed += info.missedCount;
           else if (info.missedCount < 0) st.pagesMissedUnknown++;
