@@ -18,10 +18,20 @@ const PURE_BUILTINS = new Set([
   'ctime', 'HZ', 'abs', 'user_string2', 'bdevname_devt',
 ]);
 
-function pure(e: A.Expr): boolean {
+/** Script functions known to compute a value and nothing else (filled per program). */
+let pureFunctions = new Set<string>();
+
+/** No side effects and no runtime error; `localWrites` allows writes to a function's own locals. */
+function pure(e: A.Expr, localWrites = false): boolean {
   switch (e.kind) {
-    case 'assign': case 'crement': return false;
+    case 'assign': case 'crement': {
+      if (!localWrites) return false;
+      const target = e.kind === 'assign' ? e.left : e.operand;
+      if (target.kind !== 'sym' || target.ref?.scope !== 'local' || (e.kind === 'assign' && e.op === '<<<')) return false;
+      break;
+    }
     case 'call':
+      if (e.target?.kind === 'function') { if (!pureFunctions.has(e.target.id)) return false; break; }
       if (e.target?.kind !== 'builtin' || !PURE_BUILTINS.has(e.name) || !builtinSignature(e.name)) return false;
       break;
     case 'print':
@@ -35,7 +45,33 @@ function pure(e: A.Expr): boolean {
       if (e.op === '/' || e.op === '%') return false;
       break;
   }
-  return children(e).every(pure);
+  return children(e).every(c => pure(c, localWrites));
+}
+
+/** A function body that only computes: locals written, values returned, no output, no globals written. */
+function pureBody(s: A.Stmt): boolean {
+  switch (s.kind) {
+    case 'block': return s.body.every(pureBody);
+    case 'expr': return pure(s.expr, true);
+    case 'if': return pure(s.cond, true) && pureBody(s.then) && (!s.else || pureBody(s.else));
+    case 'while': return pure(s.cond, true) && pureBody(s.body);
+    case 'for': return (!s.init || pure(s.init, true)) && pure(s.cond, true) && (!s.incr || pure(s.incr, true)) && pureBody(s.body);
+    case 'return': return !s.value || pure(s.value, true);
+    case 'null': case 'break': case 'continue': return true;
+    default: return false;
+  }
+}
+
+function findPureFunctions(program: Program): Set<string> {
+  pureFunctions = new Set();
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const f of program.functions) {
+      if (pureFunctions.has(f.id) || f.decl.body.kind !== 'block') continue;
+      if (pureBody(f.decl.body)) { pureFunctions.add(f.id); changed = true; }
+    }
+  }
+  return pureFunctions;
 }
 
 let removed = 0;
@@ -60,6 +96,7 @@ function elideIn(s: A.Stmt): A.Stmt {
 }
 
 export function elideDeadAssignments(program: Program): void {
+  findPureFunctions(program);
   // Removing `argstr = sprintf(..., filename)` can leave `filename` unread: repeat to a fixed point.
   for (let round = 0; round < 8; round++) {
     analyseUsage(program);
