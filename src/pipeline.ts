@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Options } from './options.js';
 import { systemContext, type PreprocessorContext } from './preprocessor/conditions.js';
-import { loadLibrary, builtinTapsetDir, type Library } from './elaborate/library.js';
+import { loadLibrary, builtinTapsetDir, LibraryError, type Library } from './elaborate/library.js';
 import { parseSource } from './parser/parse-source.js';
 import { printFile } from './parser/print.js';
 import { formatParseError, formatSemanticError, SemanticError, type ParseError } from './diagnostics/diagnostics.js';
@@ -49,6 +49,8 @@ function readScript(opts: Options): { name: string; text: string }[] {
 export function pass1(opts: Options, out: (s: string) => void): Pass1Result | undefined {
   const ctx = systemContext({ args: opts.args, guru: opts.guru, kernelRelease: opts.kernelRelease });
   const library = loadLibrary([...opts.includeDirs, builtinTapsetDir()], ctx);
+  // Pass 1 proper parses the whole library, as stap does; later passes parse what the script reaches.
+  if (opts.lastPass === 1) library.parseAll();
   const errors: ParseError[] = [...library.errors];
   const user: StapFile[] = [];
   let scripts;
@@ -147,10 +149,14 @@ function list(opts: Options, pattern: string, stdout: (s: string) => void, stder
     return 1;
   }
   try {
-    const lines = listProbes(pattern, opts.listProbesWithVars !== undefined, library.files, ctx, library.macros);
+    const lines = listProbes(pattern, opts.listProbesWithVars !== undefined, library, ctx);
     if (lines.length) stdout(lines.join('\n') + '\n');
     return lines.length ? 0 : 1;
   } catch (e) {
+    if (e instanceof LibraryError) {
+      for (const err of e.errors) stderr(formatParseError(err));
+      return 1;
+    }
     if (e instanceof SemanticError) {
       if (opts.verbose) stderr(formatSemanticError(e));
       return 1;
@@ -186,7 +192,7 @@ function applyDefines(defines: Map<string, string>, out: (s: string) => void): L
 /** Pass 2. Returns undefined after printing the diagnostics when elaboration failed. */
 export function pass2(opts: Options, p1: Pass1Result, out: (s: string) => void): Program | undefined {
   try {
-    const { program, warnings } = elaborate(p1.user, p1.library.files, p1.ctx, { unoptimized: opts.unoptimized, macros: p1.library.macros });
+    const { program, warnings } = elaborate(p1.user, p1.library, p1.ctx, { unoptimized: opts.unoptimized });
     if (!opts.suppressWarnings) for (const w of warnings) out(formatSemanticError(w, 'WARNING'));
     if (opts.warningsAsErrors && warnings.length) {
       out('Pass 2: analysis failed.  [man error::pass2]\n');
@@ -194,6 +200,13 @@ export function pass2(opts: Options, p1: Pass1Result, out: (s: string) => void):
     }
     return program;
   } catch (e) {
+    if (e instanceof LibraryError) {
+      // A library file the script reached does not parse: report it against that file.
+      for (const err of e.errors) out(formatParseError(err));
+      out(`\n${e.errors.length} parse error${e.errors.length === 1 ? '' : 's'}.\n`);
+      out('Pass 2: analysis failed.  [man error::pass2]\n');
+      return undefined;
+    }
     if (!(e instanceof SemanticError)) throw e;
     out(formatSemanticError(e));
     out('Pass 2: analysis failed.  [man error::pass2]\n');

@@ -15,19 +15,18 @@ import { finalizeEprobes } from './tracepoint-strings.js';
 import { globalDisplayProbe } from './global-display.js';
 import { suggest } from './suggest.js';
 import type { Program } from './program.js';
+import type { Library } from './library.js';
 import { walkStmt } from './walk.js';
 import { generateSyscallTapset, SYSCALL_HEADS } from './syscall-family.js';
 import { parseSource } from '../parser/parse-source.js';
 import { globMatch } from '../glob.js';
 import { ParseError } from '../diagnostics/diagnostics.js';
-import type { MacroTable } from '../preprocessor/preprocess.js';
 
 export interface ElaborationResult { program: Program; warnings: SemanticError[] }
 
 export interface ElaborateOptions {
   unoptimized: boolean;
   system?: SystemView;
-  macros?: MacroTable;
   /** Keep alias locals nobody reads (for -L). */
   keepLocals?: boolean;
 }
@@ -88,7 +87,7 @@ function markStackUsers(program: Program): void {
   }
 }
 
-export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: PreprocessorContext, opts: ElaborateOptions): ElaborationResult {
+export function elaborate(user: A.StapFile[], library: Library, ctx: PreprocessorContext, opts: ElaborateOptions): ElaborationResult {
   const system = opts.system ?? new SystemView(ctx.config);
   const demand = opts.unoptimized ? () => true : syscallDemand(user);
   if (demand) {
@@ -99,9 +98,9 @@ export function elaborate(user: A.StapFile[], library: A.StapFile[], ctx: Prepro
     } catch (e) {
       throw new SemanticError(`cannot build the syscall probes from tracefs: ${(e as Error).message}`);
     }
-    const parsed = parseSource({ name: '<generated syscall tapset>', text, guru: true }, { ...ctx, guru: true }, opts.macros ?? new Map(), true);
+    const parsed = parseSource({ name: '<generated syscall tapset>', text, guru: true }, { ...ctx, guru: true }, library.macros, true);
     if (parsed.errors.length) throw parsed.errors[0] instanceof ParseError ? new SemanticError(`generated syscall tapset: ${parsed.errors[0].message}`, parsed.errors[0].tok) : parsed.errors[0]!;
-    library = [...library, parsed.file!];
+    library.addParsed(parsed.file!, SYSCALL_HEADS);
   }
   const resolver = new Resolver(user, library, new Providers(system, ctx.config), opts.unoptimized, system);
   resolver.run();

@@ -6,9 +6,9 @@
 import type * as A from '../parser/ast.js';
 import { SemanticError } from '../diagnostics/diagnostics.js';
 import type { PreprocessorContext } from '../preprocessor/conditions.js';
-import type { MacroTable } from '../preprocessor/preprocess.js';
 import { parseSource } from '../parser/parse-source.js';
 import { elaborate } from './elaborate.js';
+import type { Library } from './library.js';
 import { siteOf } from './dynamic/site.js';
 import { isCharArray } from '../symbols/types.js';
 import type { DerivedProbe } from './program.js';
@@ -24,11 +24,11 @@ function dynamicVars(p: DerivedProbe): string[] {
   return vars;
 }
 
-export function listProbes(pattern: string, withVars: boolean, library: A.StapFile[], ctx: PreprocessorContext, macros: MacroTable): string[] {
-  const parsed = parseSource({ name: '<pattern>', text: `probe ${pattern} {}`, guru: false }, ctx, macros, false);
+export function listProbes(pattern: string, withVars: boolean, library: Library, ctx: PreprocessorContext): string[] {
+  const parsed = parseSource({ name: '<pattern>', text: `probe ${pattern} {}`, guru: false }, ctx, library.macros, false);
   if (parsed.errors.length || !parsed.file) throw parsed.errors[0] ?? new SemanticError(`cannot parse probe point '${pattern}'`);
   // Listing must show every variable an alias offers: no elision.
-  const { program } = elaborate([parsed.file], library, ctx, { unoptimized: false, keepLocals: true, macros });
+  const { program } = elaborate([parsed.file], library, ctx, { unoptimized: false, keepLocals: true });
   const lines = new Set<string>();
   for (const p of program.probes) {
     // Only the pattern's own probes, not those of library files it pulled in (e.g. an `init` probe).

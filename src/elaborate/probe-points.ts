@@ -51,6 +51,9 @@ function matchComponents(user: A.PPComponent[], name: A.PPComponent[]): boolean 
 export class AliasIndex {
   private byHead = new Map<string, AliasEntry[]>();
   private all: AliasEntry[] = [];
+  /** Brings in the (library) aliases that may start with a head, before a match is tried. */
+  source?: (head: string) => void;
+  private asked = new Set<string>();
 
   add(file: A.StapFile, decl: A.AliasDecl): void {
     for (const name of decl.names) {
@@ -66,6 +69,7 @@ export class AliasIndex {
   /** Aliases matching a prefix of `comps`, each with the suffix left over. */
   match(comps: A.PPComponent[]): { entry: AliasEntry; suffix: A.PPComponent[] }[] {
     const head = comps[0]!.name;
+    if (this.source && !this.asked.has(head)) { this.asked.add(head); this.source(head); }
     const candidates = hasGlob(head) ? this.all : this.byHead.get(head) ?? [];
     const out: { entry: AliasEntry; suffix: A.PPComponent[] }[] = [];
     const exact = (x: { suffix: A.PPComponent[] }) => x.suffix.length === 0;

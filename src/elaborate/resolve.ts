@@ -15,20 +15,7 @@ import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.
 import { DYNAMIC_CALLS, lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar } from './dynamic.js';
 import { lowerTracepointString, STRING_CALLS } from './tracepoint-strings.js';
 import type { SystemView } from './system.js';
-
-/** Where each public name of the library is defined, so a reference can pull its file. */
-class LibraryIndex {
-  readonly functions = new Map<string, A.StapFile>();
-  readonly globals = new Map<string, A.StapFile>();
-  constructor(readonly files: A.StapFile[]) {
-    for (const f of files) {
-      for (const d of f.decls) {
-        if (d.kind === 'function' && !d.private && !this.functions.has(d.name)) this.functions.set(d.name, f);
-        if (d.kind === 'global' && !d.private && !this.globals.has(d.name)) this.globals.set(d.name, f);
-      }
-    }
-  }
-}
+import type { Library } from './library.js';
 
 function jsName(prefix: string, name: string, n: number): string {
   return `${prefix}${name.replace(/[^A-Za-z0-9_]/g, '_')}${n ? '_' + n : ''}`;
@@ -46,24 +33,33 @@ export class Resolver {
   readonly pulled = new Set<A.StapFile>();
   private readonly aliases = new AliasIndex();
   private readonly deriver: Deriver;
-  private readonly library: LibraryIndex;
+  private readonly library: Library;
   private usedIds = new Set<string>();
   private probeCount = 0;
   private readonly fileOfDecl = new Map<A.Decl, A.StapFile>();
   private readonly userSources: Set<A.StapFile['file']>;
 
-  constructor(private readonly user: A.StapFile[], libraryFiles: A.StapFile[], providers: Providers, private readonly unoptimized: boolean,
+  constructor(private readonly user: A.StapFile[], library: Library, providers: Providers, private readonly unoptimized: boolean,
     private readonly system: SystemView) {
-    this.library = new LibraryIndex(libraryFiles);
+    this.library = library;
     this.userSources = new Set(user.map(f => f.file));
-    for (const f of [...user, ...libraryFiles]) {
-      for (const d of f.decls) {
-        this.fileOfDecl.set(d, f);
-        if (d.kind === 'alias') this.aliases.add(f, d);
-      }
-    }
+    for (const f of user) this.noteFile(f);
+    // Library aliases join the index as derivation meets their first component.
+    this.aliases.source = head => { for (const f of library.filesForAliasHead(head)) this.noteFile(f); };
     this.deriver = new Deriver(this.aliases, providers);
   }
+
+  /** A file whose declarations may now be referred to: remember where each is, index its aliases. */
+  private noteFile(f: A.StapFile): void {
+    if (this.noted.has(f)) return;
+    this.noted.add(f);
+    for (const d of f.decls) {
+      this.fileOfDecl.set(d, f);
+      if (d.kind === 'alias') this.aliases.add(f, d);
+    }
+  }
+
+  private readonly noted = new Set<A.StapFile>();
 
   /** Public and file-private globals together. */
   allGlobals(): GlobalVar[] {
@@ -80,7 +76,7 @@ export class Resolver {
 
   run(): void {
     for (const f of this.user) this.pull(f);
-    if (this.unoptimized) for (const f of this.library.files) this.pull(f);
+    if (this.unoptimized) for (const f of this.library.parseAll()) { this.noteFile(f); this.pull(f); }
     while (this.functionQueue.length) this.bindFunction(this.functionQueue.shift()!);
   }
 
@@ -88,6 +84,7 @@ export class Resolver {
   private pull(file: A.StapFile): void {
     if (this.pulled.has(file)) return;
     this.pulled.add(file);
+    this.noteFile(file);
     for (const d of file.decls) if (d.kind === 'global') this.declareGlobal(d, file);
     for (const d of file.decls) if (d.kind === 'probe') this.deriveProbe(d, file);
     if (!file.library || this.unoptimized) for (const d of file.decls) if (d.kind === 'function') this.functionInfo(d, file);
@@ -121,7 +118,7 @@ export class Resolver {
     const fromLibrary = !this.userSources.has(tok.file);
     const g = this.globals.get(name);
     if (g && !(fromLibrary && !g.library)) return g;
-    const lib = this.library.globals.get(name);
+    const lib = this.library.fileForGlobal(name);
     if (lib && !this.pulled.has(lib)) {
       this.pull(lib);
       const pulled = this.globals.get(name);
@@ -229,7 +226,7 @@ export class Resolver {
     if (file?.library) for (const d of file.decls) if (d.kind === 'function' && d.name === e.name) userDecls.push({ d, f: file });
     let chosen = pick(userDecls);
     if (!chosen) {
-      const libFile = this.library.functions.get(e.name);
+      const libFile = this.library.fileForFunction(e.name);
       if (libFile) {
         const libDecls = libFile.decls.filter((d): d is A.FunctionDecl => d.kind === 'function' && d.name === e.name).map(d => ({ d, f: libFile }));
         chosen = pick(libDecls);
@@ -252,8 +249,8 @@ export class Resolver {
     }
     const known = new Set<string>(Object.keys(BUILTINS));
     for (const f of this.user) for (const d of f.decls) if (d.kind === 'function') known.add(d.name);
-    for (const n of this.library.functions.keys()) known.add(n);
-    const anyArity = [...userDecls, ...(this.library.functions.has(e.name) ? [1] : [])].length > 0;
+    for (const n of this.library.functionNames()) known.add(n);
+    const anyArity = userDecls.length > 0 || this.library.fileForFunction(e.name) !== undefined;
     if (anyArity) throw new SemanticError(`unresolved arity-${arity} function ${e.name}`, e.tok);
     throw new SemanticError(`unresolved function ${e.name}${suggest(e.name, known)}`, e.tok);
   }

@@ -45,7 +45,7 @@ export function elaborateScript(script: string, system: SystemView = new SystemV
   const p1 = pass1(options(script), (s) => { errors += s; });
   if (!p1) throw new Error(errors);
   try {
-    return elaborate(p1.user, p1.library.files, p1.ctx, { unoptimized: false, system }).program;
+    return elaborate(p1.user, p1.library, p1.ctx, { unoptimized: false, system }).program;
   } catch (err) {
     if (err instanceof SemanticError) throw new Error(formatSemanticError(err));
     throw err;
