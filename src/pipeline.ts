@@ -49,8 +49,9 @@ function readScript(opts: Options): { name: string; text: string }[] {
 export function pass1(opts: Options, out: (s: string) => void): Pass1Result | undefined {
   const ctx = systemContext({ args: opts.args, guru: opts.guru, kernelRelease: opts.kernelRelease });
   const library = loadLibrary([...opts.includeDirs, builtinTapsetDir()], ctx);
-  // Pass 1 proper parses the whole library, as stap does; later passes parse what the script reaches.
-  if (opts.lastPass === 1) library.parseAll();
+  // `-p1 -v` dumps the whole library, so it parses it all (as stap does on every run); otherwise a
+  // library file is parsed when the script reaches it, which keeps start-up fast.
+  if (opts.lastPass === 1 && opts.verbose) library.parseAll();
   const errors: ParseError[] = [...library.errors];
   const user: StapFile[] = [];
   let scripts;
