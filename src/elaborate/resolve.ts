@@ -6,7 +6,7 @@
 import type * as A from '../parser/ast.js';
 import { SemanticError } from '../diagnostics/diagnostics.js';
 import { AliasIndex, Deriver, type Derivation } from './probe-points.js';
-import type { Providers } from './providers.js';
+import { ppString, type Providers } from './providers.js';
 import { cloneNode } from './clone.js';
 import { walkExpr, walkStmt } from './walk.js';
 import { builtinSignature, BUILTINS } from './builtins.js';
@@ -148,7 +148,7 @@ export class Resolver {
     }
     for (const der of derivations) {
       for (const f of der.files) this.pull(f);
-      const userPp = pp.components.map(c => c.name + (c.arg ? `(${c.arg.kind === 'str' ? JSON.stringify(c.arg.value) : c.arg.value})` : '')).join('.');
+      const userPp = ppString(pp.components);
       const body: A.Block = {
         kind: 'block',
         tok: d.body.tok,

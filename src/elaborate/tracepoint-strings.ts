@@ -8,6 +8,7 @@ import type * as A from '../parser/ast.js';
 import type { DerivedProbe, Fetch } from './program.js';
 import type { SystemView } from './system.js';
 import { walkStmt } from './walk.js';
+import { declaredInteger, normaliseCType } from '../symbols/c-integers.js';
 
 export const STRING_CALLS: ReadonlySet<string> = new Set(['user_string', 'user_string2', 'kernel_string']);
 
@@ -31,18 +32,11 @@ export function lowerTracepointString(probe: DerivedProbe, call: A.Call, system:
   return { kind: 'field', index, type: 'string' };
 }
 
-/** The fetch type that reads a record field as its declared C type. */
+/** The fetch type that reads a record field as its declared C type (`s32` for an int in an 8-byte slot). */
 function fieldFetchType(ctype: string | undefined): string {
-  const t = (ctype ?? '').replace(/^const /, '').trim();
-  if (t.includes('*')) return 'x64';
-  if (/^(int|pid_t|clockid_t|timer_t|key_t|mqd_t|s32)$/.test(t)) return 's32';
-  if (/^(unsigned int|unsigned|uid_t|gid_t|umode_t|u32|qid_t|rwf_t|key_serial_t)$/.test(t)) return 'u32';
-  if (/^(short|s16)$/.test(t)) return 's16';
-  if (/^(unsigned short|u16)$/.test(t)) return 'u16';
-  if (/^(char|s8)$/.test(t)) return 's8';
-  if (/^(unsigned char|u8|bool)$/.test(t)) return 'u8';
-  if (/^(unsigned long|size_t|u64|aio_context_t|loff_t_u)$/.test(t)) return 'u64';
-  return 's64';
+  const d = declaredInteger(ctype ?? '');
+  if (!d) return 's64';
+  return `${normaliseCType(ctype ?? '').endsWith('*') ? 'x' : d.signed ? 's' : 'u'}${d.size * 8}`;
 }
 
 /**
