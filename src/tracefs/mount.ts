@@ -78,6 +78,9 @@ export function ensureTracefs(options: EnsureTracefsOptions = {}): string {
     return found;
   }
   if (!privileged) {
+    // Unprivileged users cannot look inside tracefs, but /proc/mounts says whether it is there.
+    const mounted = tracefsMountPoints()[0];
+    if (mounted) throw new Error(`tstap needs root (CAP_SYS_ADMIN) to use tracefs at ${mounted}`);
     throw new Error(`tstap needs root (CAP_SYS_ADMIN) to mount and use tracefs at ${DEFAULT_TRACEFS} (it is not mounted)`);
   }
   if (options.mount === false) throw new Error(`tracefs is not mounted at ${DEFAULT_TRACEFS}`);
