@@ -162,7 +162,8 @@ export function resolveExecutable(name: string, options: ResolveOptions = {}): s
 
 /* ---------- libraries ---------- */
 
-function libraryNameMatcher(name: string): (fileName: string) => boolean {
+/** Matches a library file name against a spec: a glob, an exact name, or a bare stem like "libc". */
+export function libraryNameMatcher(name: string): (fileName: string) => boolean {
   if (hasGlob(name)) {
     const re = globToRegExp(name, { pathMode: true });
     return (f) => re.test(f);

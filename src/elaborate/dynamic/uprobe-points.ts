@@ -10,7 +10,7 @@ import { SemanticError } from '../../diagnostics/diagnostics.js';
 import { parseSdtArguments, readElf, type ElfFile, type ElfSymbol } from '../../symbols/elf.js';
 import { hasGlob, globToRegExp } from '../../glob.js';
 import { readDwarf } from '../../symbols/dwarf.js';
-import { ResolveError, findLibraries, resolveLibrary, resolveProcessPaths } from '../../symbols/resolve-path.js';
+import { ResolveError, findLibraries, libraryNameMatcher, resolveLibrary, resolveProcessPaths } from '../../symbols/resolve-path.js';
 import type { Concrete } from '../providers.js';
 import type { ConcretePoint } from '../program.js';
 import type { SystemView } from '../system.js';
@@ -174,16 +174,6 @@ function openElf(path: string, at: A.PPComponent): ElfFile {
   return elf;
 }
 
-/** Matches a library argument against a file: its basename or soname, a glob, or a bare stem like "libc". */
-function libraryMatcher(spec: string): (file: string) => boolean {
-  if (hasGlob(spec)) {
-    const re = globToRegExp(spec, { pathMode: true });
-    return (f) => re.test(f);
-  }
-  if (!/\.so(\.|$)/.test(spec)) return (f) => f === `${spec}.so` || f.startsWith(`${spec}.so.`);
-  return (f) => f === spec;
-}
-
 /**
  * The shared libraries `program` loads that match `spec`: its DT_NEEDED closure first (searched
  * with its RUNPATH like the dynamic loader), then the system library path (for dlopen'ed ones).
@@ -196,7 +186,7 @@ function librariesOf(program: string, spec: string, at: A.PPComponent): string[]
       throw new SemanticError(`cannot find library("${spec}"): ${(err as Error).message}`, at.tok);
     }
   }
-  const matches = libraryMatcher(spec);
+  const matches = libraryNameMatcher(spec);
   const found: string[] = [];
   const seen = new Set<string>();
   const queue: { path: string }[] = [{ path: program }];
