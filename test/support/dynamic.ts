@@ -97,7 +97,7 @@ export function traceRun(script: string, argv: string[], bufferSizeKb = 1024): {
         inst.enableEvent(ev.system, ev.event);
       }
     }
-    const child = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+    const child = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
     if (child.status !== 0) throw new Error(`${argv.join(' ')} failed: ${child.stderr}`);
     inst.setTracing(false);
     return { hits: parseTrace(readFileSync(`${inst.path}/trace`, 'utf8')), stdout: child.stdout, pid: child.pid! };

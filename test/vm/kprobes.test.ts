@@ -4,9 +4,9 @@
 // recorded; then the acceptance scripts through the CLI: -p3 shows the kprobe_events lines, and
 // execsnoop-kprobe.stp, fork-regs.stp and kretprobe.stp print what their headers say.
 import { describe, it, expect, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { tstap } from './cli.js';
 import { planLines } from '../../src/elaborate/dynamic.js';
 import { dynamicProbes, semanticError, traceRun, type TraceHit } from '../support/dynamic.js';
 
@@ -14,15 +14,9 @@ const REPO = resolve(import.meta.dirname, '../..');
 // The repo's copies of ../shared/acceptance (test/cases/examples.case checks they are the same): the guest
 // sees only this checkout, not the directory beside it.
 const ACCEPTANCE = resolve(REPO, 'examples/acceptance');
-const BIN = join(REPO, 'bin/tstap.js');
 const TRACEFS = '/sys/kernel/tracing';
 const haveKprobes = existsSync(join(TRACEFS, 'kprobe_events'));
 
-
-function tstap(args: string[]): { stdout: string; stderr: string; status: number } {
-  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
-}
 
 /** Is `do_execveat_common` an optimised clone that BTF does not describe on this kernel? */
 function execveatIsUndescribedClone(): boolean {
@@ -76,21 +70,21 @@ describe.skipIf(!haveKprobes)('kprobes armed from lowered definitions', () => {
 });
 
 describe.skipIf(!haveKprobes)('the acceptance scripts', () => {
-  it('-p3 shows the kprobe_events lines, like the ones the seeds write by hand', () => {
+  it('-p3 shows the kprobe_events lines, like the ones the seeds write by hand', async () => {
     const [open] = dynamicProbes(readFileSync(join(ACCEPTANCE, 'kretprobe.stp'), 'utf8').replace(/@entry\((\$\w+)\)/, '$1'));
     expect(planLines(open!.point as never, open!.id)).toEqual([
       'p:tstap/probe_0_entry do_sys_openat2 dfd=%di:s32',
       expect.stringMatching(/^r:tstap\/probe_0 do_sys_openat2 ret=%ax:s(32|64)$/),
     ]);
-    const forks = tstap(['-p3', join(ACCEPTANCE, 'fork-regs.stp')]);
+    const forks = await tstap(['-p3', join(ACCEPTANCE, 'fork-regs.stp')]);
     expect(forks.stderr).toBe('');
     expect(forks.stdout).toMatch(/p:tstap\/probe_0 kernel_clone reg_flags=%flags:s64$/m);
-    const rets = tstap(['-p3', join(ACCEPTANCE, 'kretprobe.stp')]);
+    const rets = await tstap(['-p3', join(ACCEPTANCE, 'kretprobe.stp')]);
     expect(rets.stdout).toMatch(/p:tstap\/probe_0_entry do_sys_openat2 dfd=%di:s32$/m);
   });
 
-  it('fork-regs.stp prints the probe address, ip and flags once per fork', () => {
-    const r = tstap(['-c', 'sh -c "/bin/true; /bin/true"', join(ACCEPTANCE, 'fork-regs.stp')]);
+  it('fork-regs.stp prints the probe address, ip and flags once per fork', async () => {
+    const r = await tstap(['-c', 'sh -c "/bin/true; /bin/true"', join(ACCEPTANCE, 'fork-regs.stp')]);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.length).toBeGreaterThanOrEqual(2);
@@ -102,14 +96,14 @@ describe.skipIf(!haveKprobes)('the acceptance scripts', () => {
     }
   });
 
-  it('kretprobe.stp prints dfd at entry and the returned fd for each open of cat', () => {
-    const r = tstap(['-c', 'cat /etc/hostname', join(ACCEPTANCE, 'kretprobe.stp')]);
+  it('kretprobe.stp prints dfd at entry and the returned fd for each open of cat', async () => {
+    const r = await tstap(['-c', 'cat /etc/hostname', join(ACCEPTANCE, 'kretprobe.stp')]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^openat2 dfd=-100 -> fd \d+$/m);
   });
 
-  it('execsnoop-kprobe.stp prints one line per exec, or says why $filename is unknown where the kernel cloned the function', () => {
-    const r = tstap(['-c', 'sh -c "/bin/true"', join(ACCEPTANCE, 'execsnoop-kprobe.stp')]);
+  it('execsnoop-kprobe.stp prints one line per exec, or says why $filename is unknown where the kernel cloned the function', async () => {
+    const r = await tstap(['-c', 'sh -c "/bin/true"', join(ACCEPTANCE, 'execsnoop-kprobe.stp')]);
     if (execveatIsUndescribedClone()) {
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/unable to find context variable '\$filename' in kernel function do_execveat_common\.\w+\.\d+: .*optimised clone/);

@@ -1,5 +1,6 @@
 #!/bin/bash
-# (The project's copy of ../shared/tools/run-in-vm.sh, used by test/vm/run.mjs.)
+# (The project's copy of ../shared/tools/run-in-vm.sh, used by test/vm/run.mjs; it also shows the
+# guest console's tail when the VM times out.)
 # run-in-vm.sh - run a command inside a throw-away QEMU guest running a stock
 # Debian kernel (which has CONFIG_KPROBES / KPROBE_EVENTS / UPROBE_EVENTS), with
 # the host's root filesystem as the guest's root (read-only 9p + tmpfs overlay,
@@ -229,7 +230,10 @@ for p in $TPIDS; do wait "$p"; done; TPIDS=
 if [ -s "$T/ctl/rc" ]; then
   exit "$(cat "$T/ctl/rc")"
 fi
-if [ $qrc -eq 124 ]; then echo "run-in-vm: VM timed out after ${VM_TIMEOUT}s" >&2; exit 124; fi
+if [ $qrc -eq 124 ]; then
+  { echo "run-in-vm: VM timed out after ${VM_TIMEOUT}s"; echo "---- guest console (tail) ----"; tail -n 60 "$T/console.log"; } >&2
+  exit 124
+fi
 { echo "run-in-vm: VM ended without reporting an exit status (qemu rc=$qrc)";
   tail -n 20 "$T/qemu.log"; echo "---- guest console (tail) ----"; tail -n 40 "$T/console.log"; } >&2
 exit 125

@@ -9,7 +9,8 @@
 // the first run downloads the kernel package with apt-get (cached under /var/cache/run-in-vm).
 // With /dev/kvm and a CPU advertising vmx/svm the guest runs under KVM, otherwise under TCG
 // emulation (slower: Node runs several times slower there).
-// Knobs: VM_TIMEOUT (seconds, default 1500), VM_SMP (default 2), VM_MEM, VM_KERNEL_PKG, VM_VERBOSE=1,
+// Knobs: VM_TIMEOUT (seconds, default 900), GUEST_TIMEOUT (the guest's watchdog, default VM_TIMEOUT - 150),
+// VM_SMP (default 2), VM_MEM (default 3G), VM_KERNEL_PKG, VM_VERBOSE=1,
 // and the rest documented at the top of test/vm/run-in-vm.sh.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -53,9 +54,14 @@ if (missing.length) {
 const env = {
   ...process.env,
   VM_WORKDIR: REPO,
-  VM_TIMEOUT: process.env.VM_TIMEOUT ?? '1500',
+  VM_TIMEOUT: process.env.VM_TIMEOUT ?? '900',
   VM_SMP: process.env.VM_SMP ?? '2',
+  VM_MEM: process.env.VM_MEM ?? '3G',
+  // Warnings (hung tasks, RCU stalls, the OOM killer) reach the console, which is shown on a timeout.
+  VM_APPEND: `loglevel=5 ${process.env.VM_APPEND ?? ''}`.trim(),
 };
+// The guest's own watchdog reports what is stuck well before the VM is killed.
+env.GUEST_TIMEOUT ??= String(Math.max(60, Number(env.VM_TIMEOUT) - 150));
 const started = performance.now();
 process.stderr.write(`test:vm: booting the guest (${accelerator()}), sharing ${REPO}\n`);
 const child = spawn('bash', [RUN_IN_VM, 'node', 'test/vm/guest.mjs', ...process.argv.slice(2)], { cwd: REPO, env, stdio: 'inherit' });
@@ -65,7 +71,7 @@ process.on('SIGTERM', forward);
 child.on('exit', (code, signal) => {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const status = code ?? (signal ? 128 : 1);
-  const meaning = status === 124 ? ' (the guest timed out: raise VM_TIMEOUT)' : status === 125 ? ' (the guest could not be set up)' : '';
+  const meaning = status === 124 ? ' (timed out: see what the guest or run-in-vm printed above; GUEST_TIMEOUT and VM_TIMEOUT set the limits)' : status === 125 ? ' (the guest could not be set up)' : '';
   process.stderr.write(`test:vm: finished in ${seconds} s with status ${status}${meaning}\n`);
   process.exit(status);
 });

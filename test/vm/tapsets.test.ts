@@ -4,13 +4,11 @@
 // against what the program itself saw (inode and device numbers from stat, ports from
 // getsockname, byte counts from its own calls).
 import { describe, it, expect, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { tstap } from './cli.js';
 
-const REPO = resolve(import.meta.dirname, '../..');
-const BIN = join(REPO, 'bin/tstap.js');
 const TRACEFS = '/sys/kernel/tracing';
 const PYTHON = '/usr/bin/python3';
 const haveKprobes = existsSync(join(TRACEFS, 'kprobe_events'));
@@ -69,22 +67,6 @@ else:
     if sys.argv[2] == 'ipv6':
         tcp('tcp6', socket.AF_INET6, '::1', 1006)
 `;
-
-/**
- * Runs the CLI without blocking: vitest's worker must keep answering its RPCs, and a run under
- * emulation takes tens of seconds (a worker blocked for over a minute fails the whole suite).
- */
-function tstap(args: string[]): Promise<{ stdout: string; stderr: string; status: number }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('node', [BIN, ...args], { timeout: 240_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ stdout, stderr, status: code ?? -1 }));
-  });
-}
 
 /** `key=value` pairs of a line (values without spaces). */
 function pairs(line: string): Record<string, string> {
