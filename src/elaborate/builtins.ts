@@ -108,6 +108,7 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   // kernel stacks, captured by the event's stacktrace trigger
   backtrace: { params: [], ret: S, context: true },
   print_backtrace: { params: [], ret: V, context: true },
+  print_regs: { params: [], ret: V, context: true },
   sprint_backtrace: { params: [], ret: S, context: true },
   print_stack: { params: [S], ret: V },
   sprint_stack: { params: [S], ret: S },

@@ -102,7 +102,7 @@ export function elaborate(user: A.StapFile[], library: Library, ctx: Preprocesso
     if (parsed.errors.length) throw parsed.errors[0] instanceof ParseError ? new SemanticError(`generated syscall tapset: ${parsed.errors[0].message}`, parsed.errors[0].tok) : parsed.errors[0]!;
     library.addParsed(parsed.file!, SYSCALL_HEADS);
   }
-  const resolver = new Resolver(user, library, new Providers(system, ctx.config), opts.unoptimized, system);
+  const resolver = new Resolver(user, library, new Providers(system, ctx.config, () => library.kernelDeclarations()), opts.unoptimized, system);
   resolver.run();
   const globals = resolver.allGlobals();
   const program: Program = {
@@ -124,7 +124,7 @@ export function elaborate(user: A.StapFile[], library: Library, ctx: Preprocesso
     pruneUnreadFetches(program);
   }
   finalizeEprobes(program.probes);
-  const warnings: SemanticError[] = [];
+  const warnings: SemanticError[] = program.probes.flatMap(p => p.warnings ?? []);
   for (const p of program.probes) {
     for (const l of p.locals) {
       if (!l.assigned) {

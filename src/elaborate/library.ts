@@ -1,7 +1,8 @@
 /**
  * Finding and parsing the tapset library: the built-in `tapsets/` directory plus every `-I DIR`,
  * searched like stap (runtime, kernel-version and architecture subdirectories; `.stpm` macro
- * files before `.stp` files; a file name seen once is not read again).
+ * files before `.stp` files; a file name seen once is not read again). `.h` files there declare
+ * kernel functions BTF does not describe.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { collectMacros, parseSource } from '../parser/parse-source.js';
 import type { ParseError } from '../diagnostics/diagnostics.js';
 import type { StapFile } from '../parser/ast.js';
 import { globMatch } from '../glob.js';
+import { parseDeclarations, type CDeclaration } from '../symbols/c-declarations.js';
 
 /** The tapsets shipped with tstap (this file lives in dist/src/elaborate or src/elaborate). */
 export function builtinTapsetDir(): string {
@@ -47,28 +49,27 @@ function searchDirs(root: string, ctx: PreprocessorContext): string[] {
   return dirs;
 }
 
-export interface LibraryFile { path: string; macroFile: boolean }
+/** `.stpm` macro files, `.stp` scripts, and `.h` declarations of kernel functions BTF leaves out. */
+export interface LibraryFile { path: string; kind: 'macros' | 'script' | 'declarations' }
 
 export function listLibraryFiles(roots: string[], ctx: PreprocessorContext): LibraryFile[] {
   const seen = new Set<string>();
-  const macros: LibraryFile[] = [];
-  const scripts: LibraryFile[] = [];
+  const found: Record<LibraryFile['kind'], LibraryFile[]> = { macros: [], script: [], declarations: [] };
   for (const root of roots) {
     for (const dir of searchDirs(root, ctx)) {
       let entries: string[];
       try { entries = readdirSync(dir).sort(); } catch { continue; }
       for (const name of entries) {
-        const isMacro = name.endsWith('.stpm');
-        if (!isMacro && !name.endsWith('.stp')) continue;
-        if (seen.has(name)) continue;
+        const kind = name.endsWith('.stpm') ? 'macros' : name.endsWith('.stp') ? 'script' : name.endsWith('.h') ? 'declarations' : undefined;
+        if (!kind || seen.has(name)) continue;
         const path = join(dir, name);
         try { if (!statSync(path).isFile()) continue; } catch { continue; }
         seen.add(name);
-        (isMacro ? macros : scripts).push({ path, macroFile: isMacro });
+        found[kind].push({ path, kind });
       }
     }
   }
-  return [...macros, ...scripts];
+  return [...found.macros, ...found.script, ...found.declarations];
 }
 
 /** What a library file declares, from a cheap scan of its text (a superset: comments may add names). */
@@ -179,6 +180,27 @@ export class Library {
   functionNames(): string[] {
     return this.entries.flatMap(e => [...e.functions]);
   }
+
+  private readonly declarationFiles: string[] = [];
+  private declarations?: Map<string, CDeclaration>;
+
+  addDeclarationFile(path: string): void {
+    this.declarationFiles.push(path);
+  }
+
+  /**
+   * Kernel function declarations from the library's `.h` files, read when first asked for; the
+   * most specific directory wins. Throws a DeclarationError naming the file and line of a bad one.
+   */
+  kernelDeclarations(): Map<string, CDeclaration> {
+    if (this.declarations) return this.declarations;
+    const map = new Map<string, CDeclaration>();
+    for (const path of this.declarationFiles) {
+      for (const d of parseDeclarations(readFileSync(path, 'latin1'), path)) if (!map.has(d.name)) map.set(d.name, d);
+    }
+    this.declarations = map;
+    return map;
+  }
 }
 
 /** Parse errors of a library file, met when the file was needed. */
@@ -195,8 +217,9 @@ export function loadLibrary(roots: string[], ctx: PreprocessorContext): Library 
   const list = listLibraryFiles(roots, ctx);
   const library = new Library(macros, ctx, list.length);
   for (const f of list) {
+    if (f.kind === 'declarations') { library.addDeclarationFile(f.path); continue; }
     const text = readFileSync(f.path, 'latin1');
-    if (f.macroFile) library.errors.push(...collectMacros({ name: f.path, text, guru: true }, libCtx, macros));
+    if (f.kind === 'macros') library.errors.push(...collectMacros({ name: f.path, text, guru: true }, libCtx, macros));
     else library.addSource(f.path, text);
   }
   return library;

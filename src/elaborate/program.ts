@@ -4,6 +4,7 @@
  */
 import type { Token } from '../lexer/lexer.js';
 import type * as A from '../parser/ast.js';
+import type { SemanticError } from '../diagnostics/diagnostics.js';
 
 export type Type = A.Type;
 
@@ -95,6 +96,8 @@ export interface DerivedProbe {
   wantsStack?: boolean;
   /** The handler reads the user stack (print_ubacktrace() and friends). */
   wantsUserStack?: boolean;
+  /** Warnings met while lowering the handler (a value read on an assumption), reported with the others. */
+  warnings?: SemanticError[];
 }
 
 export interface Program {

@@ -9,6 +9,7 @@ import type { ConcretePoint, EventField } from './program.js';
 import type { SystemView } from './system.js';
 import { globMatch } from '../glob.js';
 import { resolveKprobePoints, resolveUprobePoints } from './dynamic.js';
+import type { CDeclaration } from '../symbols/c-declarations.js';
 
 export interface Concrete { point: ConcretePoint; pp: string; fields: EventField[] }
 
@@ -42,7 +43,9 @@ function fieldType(f: { kind: string }): 'long' | 'string' {
 }
 
 export class Providers {
-  constructor(private readonly system: SystemView, private readonly config: () => Map<string, string>) {}
+  /** @param declarations the tapset library's declarations of kernel functions BTF leaves out. */
+  constructor(private readonly system: SystemView, private readonly config: () => Map<string, string>,
+    private readonly declarations: () => ReadonlyMap<string, CDeclaration> = () => new Map()) {}
 
   /** Concrete points for `comps`, or undefined when no built-in family has this shape. */
   resolve(comps: Comps): Concrete[] | undefined {
@@ -127,7 +130,7 @@ export class Providers {
         'use a tracepoint instead (tstap -l \'kernel.trace("*")\' lists them), or make the probe optional with \'?\'',
         comps[0]!.tok);
     }
-    return resolveKprobePoints(comps, this.system);
+    return resolveKprobePoints(comps, this.declarations);
   }
 
   private process(comps: Comps): Concrete[] | undefined {

@@ -371,6 +371,10 @@ export class Resolver {
             Object.assign(e, { kind: 'tvar', name: `$${e.name}`, components: [], addressOf: false, ref, type: ref.kind === 'field' ? ref.type : 'long' });
             break;
           }
+          if ((e as A.Expr).kind !== 'call') {
+            this.bindOne(e, scope); // rewritten into another node: print_regs() into a printf
+            break;
+          }
         }
         if (STRING_CALLS.has(e.name) && scope.probe?.point.kind === 'tracepoint') {
           if (e.args[0]?.kind === 'tvar') this.resolveContextVar(e.args[0], scope);

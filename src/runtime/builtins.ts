@@ -390,6 +390,7 @@ export function makeBuiltins(host: BuiltinHost) {
     uaddr: (_c: Context): Long => { throw new StapError('uaddr() is only available in uprobe handlers'); },
     register: (_c: Context, name: string): Long => { throw new StapError(`register("${name}") is only available in kprobe and uprobe handlers`); },
     u_register: (_c: Context, name: string): Long => { throw new StapError(`u_register("${name}") is only available in uprobe handlers`); },
+    print_regs: (): Long => { throw new StapError('print_regs() is only available in kprobe and uprobe handlers'); },
   };
 }
 

@@ -196,6 +196,13 @@ export const x86_64Registers: ArchRegisterMap = {
   returnValueLocation,
   stapRegister: (name) => STAP_REGISTERS.get(name),
   dwarfRegister: (regno) => DWARF_REGISTERS[regno],
+  // stap's x86-64 layout. Its kernel runtime adds segment, FS/GS base and control registers, read on
+  // the CPU; no tracefs probe can fetch those, so the dump stops at the registers the probe saved.
+  registerDump: {
+    format: 'RIP: %016x\\nRSP: %016x  EFLAGS: %08x\\nRAX: %016x RBX: %016x RCX: %016x\\nRDX: %016x RSI: %016x RDI: %016x\\n' +
+      'RBP: %016x R08: %016x R09: %016x\\nR10: %016x R11: %016x R12: %016x\\nR13: %016x R14: %016x R15: %016x\\n',
+    registers: ['ip', 'sp', 'flags', 'ax', 'bx', 'cx', 'dx', 'si', 'di', 'bp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'],
+  },
 };
 
 export { entryArgLocation, entryArgLocations, returnValueLocation };

@@ -334,4 +334,6 @@ export interface ArchRegisterMap {
   stapRegister(name: string): StapRegister | undefined;
   /** Maps a DWARF register number to its tracefs fetcharg; undefined if tracefs cannot read it. */
   dwarfRegister(regno: number): string | undefined;
+  /** print_regs(): stap's printf layout of the general registers and their stap names, in order. */
+  readonly registerDump: { readonly format: string; readonly registers: readonly string[] };
 }

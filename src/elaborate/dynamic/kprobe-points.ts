@@ -11,7 +11,7 @@ import { hasGlob, globToRegExp } from '../../glob.js';
 import { Kallsyms, listKernelFunctions, type KernelFunction } from '../../symbols/kallsyms.js';
 import type { Concrete } from '../providers.js';
 import type { ConcretePoint } from '../program.js';
-import type { SystemView } from '../system.js';
+import type { CDeclaration } from '../../symbols/c-declarations.js';
 import { suggest } from '../suggest.js';
 import { NO_VALUES, cloneBase, kernelFunctionValues, kernelRegisterMap, recordSite } from './site.js';
 
@@ -45,12 +45,14 @@ interface StatementShape {
 }
 
 /** Concrete kprobe points for `kernel.*`, `module(...).*` and `kprobe.*` probe points. */
-export function resolveKprobePoints(comps: Comps, system: SystemView): Concrete[] {
+export function resolveKprobePoints(comps: Comps, declarations: Declarations): Concrete[] {
   // The providers checked kprobe_events already; what else is needed is read from kallsyms and BTF.
-  void system;
   const shape = parseShape(comps);
-  return shape.kind === 'function' ? functionPoints(shape, comps) : [statementPoint(shape, comps)];
+  return shape.kind === 'function' ? functionPoints(shape, comps, declarations) : [statementPoint(shape, comps, declarations)];
 }
+
+/** The tapset library's declarations of kernel functions BTF leaves out. */
+type Declarations = () => ReadonlyMap<string, CDeclaration>;
 
 function parseShape(comps: Comps): FunctionShape | StatementShape {
   const head = comps[0]!;
@@ -158,7 +160,7 @@ function moduleMatches(wanted: string | undefined, module: string | undefined): 
   return hasGlob(wanted) ? globToRegExp(wanted).test(module) : wanted === module;
 }
 
-function functionPoints(shape: FunctionShape, comps: Comps): Concrete[] {
+function functionPoints(shape: FunctionShape, comps: Comps, declarations: Declarations): Concrete[] {
   const at = comps.find((c) => c.name === 'function')!;
   let list: readonly KernelFunction[];
   try {
@@ -203,7 +205,7 @@ function functionPoints(shape: FunctionShape, comps: Comps): Concrete[] {
       `${shape.isReturn ? '.return' : ''}${shape.maxactive !== undefined ? `.maxactive(${shape.maxactive})` : ''}`;
     recordSite(point, {
       space: 'kernel', isReturn: shape.isReturn, what: `kernel function ${f.name}${f.module ? ` [${f.module}]` : ''}`,
-      atFunctionEntry: true, regs, module: f.module, values: kernelFunctionValues(f.name, f.module, regs),
+      atFunctionEntry: true, regs, module: f.module, values: kernelFunctionValues(f.name, f.module, regs, declarations),
     });
     out.push({ point, pp, fields: [] });
   }
@@ -227,7 +229,7 @@ function notraceFunctions(shape: FunctionShape): KernelFunction[] {
     .map((s) => ({ name: s.name, module: s.module }));
 }
 
-function statementPoint(shape: StatementShape, comps: Comps): Concrete {
+function statementPoint(shape: StatementShape, comps: Comps, declarations: Declarations): Concrete {
   const at = comps.find((c) => c.name === 'statement')!;
   let hit;
   try {
@@ -246,7 +248,7 @@ function statementPoint(shape: StatementShape, comps: Comps): Concrete {
   recordSite(point, {
     space: 'kernel', isReturn: false, what: `kernel address 0x${shape.address.toString(16)} (${hit.symbol.name}+0x${hit.offset.toString(16)})`,
     atFunctionEntry: offset === 0, regs, module: hit.symbol.module,
-    values: offset === 0 ? kernelFunctionValues(hit.symbol.name, hit.symbol.module, regs) : NO_VALUES,
+    values: offset === 0 ? kernelFunctionValues(hit.symbol.name, hit.symbol.module, regs, declarations) : NO_VALUES,
   });
   return { point, pp: `${shape.ppHead}.statement(0x${shape.address.toString(16)})${shape.absolute ? '.absolute' : ''}`, fields: [] };
 }

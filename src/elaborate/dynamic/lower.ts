@@ -36,6 +36,7 @@ export const DYNAMIC_CALLS: ReadonlySet<string> = new Set([
   'kernel_string', 'user_string', 'kernel_string_n', 'user_string_n', 'register', 'u_register', 'addr', 'uaddr',
   // stap's dwarfless argument tapset: the Nth ABI argument with a C integer type, and the return register.
   'int_arg', 'uint_arg', 'long_arg', 'ulong_arg', 'pointer_arg', 's32_arg', 'u32_arg', 's64_arg', 'u64_arg', 'returnval',
+  'print_regs',
 ]);
 
 /** tracefs MAX_ARG_NAME_LEN: field names are at most 32 characters. */
@@ -155,6 +156,8 @@ function refType(ref: A.ContextRef): 'long' | 'string' {
 /* ---------- locating named values ---------- */
 
 function siteValue(ctx: Ctx, v: SiteValue, text: string, tok: A.Expr['tok']): Located {
+  const caveat = ctx.site.values().caveat && `${text}: ${ctx.site.values().caveat}`;
+  if (caveat && !ctx.probe.warnings?.some((w) => w.message === caveat)) (ctx.probe.warnings ??= []).push(new SemanticError(caveat, tok));
   let base: FetchBase;
   try {
     base = baseForArgLocation(v.location);
@@ -477,7 +480,8 @@ function argCall(ctx: Ctx, call: A.Call): Located {
 /**
  * Lowers a context-reading builtin call (see DYNAMIC_CALLS) in a uprobe or kprobe handler to a
  * field. `kernel_string_n`/`user_string_n` are rewritten in place into `substr(<fetched string>, 0, n)`
- * and return undefined, so the caller binds that call as usual.
+ * and `print_regs()` into a printf of fetched registers; both return undefined, so the caller binds
+ * the rewritten node as usual.
  */
 export function lowerDynamicCall(probe: DerivedProbe, call: A.Call): A.ContextRef | undefined {
   return lowerCall(ctxFor(probe, false, call.tok), call);
@@ -510,6 +514,18 @@ function lowerCall(ctx: Ctx, call: A.Call): A.ContextRef | undefined {
     case 'uaddr':
       arity(0);
       return addressCall(ctx, call);
+    case 'print_regs': {
+      // Rewritten in place into a printf of every register, each fetched at the hit.
+      arity(0);
+      const { format, registers } = ctx.site.regs.registerDump;
+      const args = registers.map((name): A.TargetVar => {
+        const str: A.StringLit = { kind: 'str', value: name, tok: call.tok };
+        const ref = registerCall(ctx, { kind: 'call', name: 'register', args: [str], tok: call.tok });
+        return { kind: 'tvar', name: `$register`, components: [], addressOf: false, ref, type: 'long', tok: call.tok };
+      });
+      Object.assign(call, { kind: 'print', fn: 'printf', format, args });
+      return undefined;
+    }
     case 'returnval': {
       arity(0);
       if (!ctx.site.isReturn || ctx.atEntry) throw new SemanticError('returnval() is only available in .return probes', call.tok);

@@ -6,9 +6,10 @@
  */
 import { readDwarf, type DwarfFunction } from '../../symbols/dwarf.js';
 import type { ElfFile, SdtArgument } from '../../symbols/elf.js';
-import { loadKernelBtf, loadModuleBtf, type BtfFunction } from '../../symbols/btf.js';
+import { loadKernelBtf, loadModuleBtf } from '../../symbols/btf.js';
 import { x86_64Registers, EM_X86_64 } from '../../symbols/regs-x86_64.js';
-import type { ArchRegisterMap, ArgLocation, CType, IntType } from '../../symbols/types.js';
+import type { ArchRegisterMap, ArgLocation, CType, IntType, Param } from '../../symbols/types.js';
+import { resolveDeclaration, type CDeclaration } from '../../symbols/c-declarations.js';
 import type { ConcretePoint } from '../program.js';
 
 /** A named value at the probe point: a parameter (or SDT argument) with its type and location. */
@@ -29,6 +30,8 @@ export interface SiteValues {
   readonly hint?: string;
   /** A compiler clone: its arguments need not be in the ABI registers of any declaration, so `$argN` means nothing. */
   readonly cloned?: boolean;
+  /** Why the parameters might not be where they are said to be (a clone read by its declaration): a warning once used. */
+  readonly caveat?: string;
 }
 
 export interface Site {
@@ -105,41 +108,55 @@ export function cloneBase(symbol: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
-/** Lazily computed values of a kernel function from BTF: parameters at entry in the ABI registers. */
-export function kernelFunctionValues(symbol: string, module: string | undefined, regs: ArchRegisterMap): () => SiteValues {
+/**
+ * Lazily computed values of a kernel function: parameters at entry in the ABI registers, typed by
+ * BTF's prototype or, where BTF leaves the function out, by a declaration of the tapset library.
+ * An IPA-SRA clone (`f.isra.0`) is read through `f`'s declaration, with a caveat: GCC keeps the
+ * parameters it does not remove or split in their order, so the declaration holds as long as the
+ * clone still takes every parameter before the one read. Other clones (`.constprop` drops
+ * constant parameters, `.part` is the tail of a function) have no usable declaration.
+ */
+export function kernelFunctionValues(symbol: string, module: string | undefined, regs: ArchRegisterMap,
+  declarations: () => ReadonlyMap<string, CDeclaration> = () => new Map()): () => SiteValues {
   let cached: SiteValues | undefined;
+  const typed = (params: readonly Param[], returnType: CType, caveat?: string): SiteValues => {
+    const locations = regs.entryArgLocations(params.map((p) => p.type), returnType);
+    return { params: params.map((p, i) => ({ name: p.name, type: p.type, location: locations[i]! })), returnType, ...(caveat ? { caveat } : {}) };
+  };
   return () => {
     if (cached) return cached;
     const base = cloneBase(symbol);
-    let fn: BtfFunction | undefined;
     try {
       const btf = module ? loadModuleBtf(module) : loadKernelBtf();
-      fn = btf.findFunc(symbol);
-      if (!fn && base) {
-        const declared = btf.findFunc(base);
-        cached = {
+      const fn = btf.findFunc(symbol);
+      if (fn) return (cached = typed(fn.params, fn.returnType));
+      const name = base ?? symbol;
+      const inBtf = base ? btf.findFunc(base) : undefined;
+      const written = inBtf ? undefined : declarations().get(name);
+      const declared = inBtf ?? (written ? resolveDeclaration(written, btf) : undefined);
+      const source = inBtf ? `its declaration in BTF` : written ? `its declaration at ${written.where}` : undefined;
+      if (declared && (!base || /\.isra\.\d+$/.test(symbol))) {
+        const caveat = base
+          ? `${symbol} is the kernel's optimised clone of ${base}; its arguments are read by ${source}, which holds if the compiler kept the parameters before the one read`
+          : undefined;
+        return (cached = typed(declared.params, declared.returnType, caveat));
+      }
+      if (base) {
+        return (cached = {
           params: [],
           returnType: undefined,
           cloned: true,
           hint: `a clone's arguments are wherever its own calling convention puts them: read them with register("di"), register("si"), ... if you know it`,
           missing: declared
-            ? `the kernel compiled ${base} as the optimised clone ${symbol}, whose arguments need not follow its declaration in BTF`
-            : `BTF has no type information for ${base}: the kernel compiled it as the optimised clone ${symbol}, which BTF does not describe`,
-        };
-        return cached;
+            ? `the kernel compiled ${base} as the optimised clone ${symbol}, whose arguments need not follow ${source}`
+            : `BTF has no type information for ${base}: the kernel compiled it as the optimised clone ${symbol}, which BTF does not describe (a declaration in a tapset .h file would describe it)`,
+        });
       }
-      if (!fn) cached = { params: [], returnType: undefined, missing: `BTF has no type information for kernel function ${symbol}` };
+      cached = { params: [], returnType: undefined, missing: `BTF has no type information for kernel function ${symbol}` };
     } catch (err) {
       cached = { params: [], returnType: undefined, missing: (err as Error).message };
     }
-    if (fn) {
-      const locations = regs.entryArgLocations(fn.params.map((p) => p.type), fn.returnType);
-      cached = {
-        params: fn.params.map((p, i) => ({ name: p.name, type: p.type, location: locations[i]! })),
-        returnType: fn.returnType,
-      };
-    }
-    return cached!;
+    return cached;
   };
 }
 
