@@ -99,10 +99,10 @@ describe('user functions with DWARF', () => {
     const refs: A.ContextRef[] = [];
     walkStmt(program.probes[0]!.body, { expr: (e) => { if (e.kind === 'tvar' && e.ref) refs.push(e.ref); } });
     expect(refs).toEqual([
-      { kind: 'pretty', fields: [{ name: 'a', index: 0, type: 'long' }, { name: 'b', index: 1, type: 'long' }] },
-      { kind: 'pretty', fields: [{ name: 'a', index: 0, type: 'long' }, { name: 'b', index: 1, type: 'long' }] },
-      { kind: 'pretty', fields: [] },
-      { kind: 'pretty', fields: [{ name: 'return', index: 2, type: 'long' }] },
+      { kind: 'pretty', format: 'a=0x%x b=0x%x', fields: [{ index: 0, type: 'long' }, { index: 1, type: 'long' }] },
+      { kind: 'pretty', format: 'a=0x%x b=0x%x', fields: [{ index: 0, type: 'long' }, { index: 1, type: 'long' }] },
+      { kind: 'pretty', format: '', fields: [] },
+      { kind: 'pretty', format: 'return=0x%x', fields: [{ index: 2, type: 'long' }] },
     ]);
     expect(fieldsOf(program.probes[0]!)).toEqual(['__entry_a:long', '__entry_b:long', 'ret:long']);
   });
@@ -157,7 +157,30 @@ describe('user functions with DWARF', () => {
     expect(at('s = 1; println(user_string(s))')).toMatch(/user_string\(\): tracefs reads memory only at addresses the probe itself fetches/);
     expect(at('println(register("xmm0"))')).toMatch(/register\("xmm0"\): no such register on x86_64/);
     expect(at('r = "ax"; println(register(r))')).toMatch(/register\(\) needs a register name as a literal string/);
-    expect(at('println($p$)')).toMatch(/pretty-printing a whole structure is not supported/);
+  });
+
+  it('$p$ and $p$$ pretty-print a struct as stap does, one level or every level, from members fetched at the hit', () => {
+    const [p] = dynamicProbes(`probe process("${pie}").function("point_sum") { println($p$, $p$$, $$parms$, $p->in$) }`);
+    const refs: A.ContextRef[] = [];
+    walkStmt(p!.body, { expr: (e) => { if (e.kind === 'tvar' && e.ref) refs.push(e.ref); } });
+    const one = '{.x=%i, .y=%i, .name=[...], .label="%s", .in={...}, .next=%p, .flag_a=%u, .flag_b=%u, .delta=?, <union>={...}, .grid=[...], .flags=%u, .color=%i, .weight=?}';
+    expect(refs).toEqual([
+      // A signed bitfield and doubles cannot be fetched by tracefs: '?', as stap prints what it cannot read.
+      { kind: 'pretty', format: one, fields: [0, 1, 2, 3, 4, 5, 6, 7].map((index) => ({ index, type: index === 2 ? 'string' : 'long' })) },
+      { kind: 'pretty', format: '{.x=%i, .y=%i, .name="%s", .label="%s", .in={.s=%i, .l=%i}, .next=%p, .flag_a=%u, .flag_b=%u, .delta=?, ' +
+        '<union>={.as_int=%i, .as_float=?}, .grid=[[%i, ...], ...], .flags=%u, .color=%i, .weight=?}',
+        fields: [0, 1, 8, 2, 9, 10, 3, 4, 5, 11, 12, 6, 7].map((index) => ({ index, type: index === 2 || index === 8 ? 'string' : 'long' })) },
+      { kind: 'pretty', format: `p=${one} scale=%i`, fields: [0, 1, 2, 3, 4, 5, 6, 7, 13].map((index) => ({ index, type: index === 2 ? 'string' : 'long' })) },
+      { kind: 'pretty', format: '{.s=%i, .l=%i}', fields: [{ index: 9, type: 'long' }, { index: 10, type: 'long' }] },
+    ]);
+    expect(p!.point).toMatchObject({ fetches: [
+      { name: 'p_x', arg: '+0(%di):s32' }, { name: 'p_y', arg: '+4(%di):s32' }, { name: 'p_label', arg: '+0(+24(%di)):string' },
+      { name: 'p_next', arg: '+48(%di):x64' }, { name: 'p_flag_a', arg: '+56(%di):b3@0/8' }, { name: 'p_flag_b', arg: '+56(%di):b5@3/8' },
+      { name: 'p_flags', arg: '+88(%di):u32' }, { name: 'p_color', arg: '+92(%di):s32' }, { name: 'p_name', arg: '+8(%di):string' },
+      { name: 'p_in_s', arg: '+32(%di):s16' }, { name: 'p_in_l', arg: '+40(%di):s64' }, { name: 'p_as_int', arg: '+60(%di):s32' },
+      { name: 'p_grid_0_0', arg: '+64(%di):s32' }, { name: 'scale', arg: '%si:s64' },
+    ] });
+    expect(semanticError(`probe process("${pie}").function("point_sum") { println(&$p$) }`)).toMatch(/cannot take the address of a pretty-printed value/);
   });
 });
 
@@ -265,6 +288,19 @@ describe.skipIf(!!needRoot)('kernel functions with BTF', () => {
     // A function BTF describes keeps BTF's prototype, whatever a declaration says.
     const own = kernelFunctionValues('vfs_read', undefined, regs, () => new Map(parseDeclarations('int vfs_read(int nonsense);', 'x.h').map((d) => [d.name, d])))();
     expect(own.params.map((p) => p.name)).toEqual(['file', 'buf', 'count', 'pos']);
+  });
+
+  it('$var$$ in a kernel probe lays out a BTF struct: anonymous unions and structs, a kernel string', () => {
+    const [p] = dynamicProbes('probe kernel.function("vfs_read") { println($file->f_path->dentry->d_name$$) }', sys());
+    const refs: A.ContextRef[] = [];
+    walkStmt(p!.body, { expr: (e) => { if (e.kind === 'tvar' && e.ref) refs.push(e.ref); } });
+    expect(refs).toMatchObject([{ kind: 'pretty', format: '{<union>={<class>={.hash=%u, .len=%u}, .hash_len=%u}, .name="%s"}' }]);
+    const dName = memberOffset(btf().findStruct('dentry')!, 'd_name');
+    expect(p!.point).toMatchObject({ fetches: [
+      // Field names keep the tail of long member chains (tracefs allows 32 characters).
+      { name: 'dentry_d_name_hash' }, { name: 'dentry_d_name_len' }, { name: 'd_name_hash_len' },
+      { name: 'dentry_d_name_name', arg: `+0(+${dName + 8}(+${memberOffset(btf().findStruct('file')!, 'f_path.dentry')}(%di))):string` },
+    ] });
   });
 
   it('uaddr() in a kernel probe is an error', () => {

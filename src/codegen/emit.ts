@@ -391,8 +391,7 @@ class Emitter {
     const ref = e.ref!;
     if (ref.kind === 'field') return `c.f[${ref.index}]`;
     if (ref.kind === 'const') return typeof ref.value === 'bigint' ? longLiteral(ref.value) : jsString(ref.value);
-    const parts = ref.fields.map(f => `${jsString(f.name + '=')} + ${f.type === 'string' ? `JSON.stringify(c.f[${f.index}])` : `'0x' + F.formatNumber(c.f[${f.index}], 16, 0, 0, -1)`}`);
-    return parts.length ? `rt.trunc(${parts.join(" + ' ' + ")})` : '""';
+    return `rt.trunc(${this.format(ref.format, 'sprintf')}([${ref.fields.map(f => `c.f[${f.index}]`).join(', ')}]))`;
   }
 
   private print(e: A.Print): string {

@@ -14,6 +14,7 @@ import { suggest } from './suggest.js';
 import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.js';
 import { DYNAMIC_CALLS, lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar } from './dynamic.js';
 import { lowerTracepointString, STRING_CALLS } from './tracepoint-strings.js';
+import { prettyVars } from './dynamic/pretty.js';
 import type { SystemView } from './system.js';
 import type { Library } from './library.js';
 
@@ -426,7 +427,7 @@ export class Resolver {
     }
     const fields = probe.fields;
     if (e.name === '$$vars' || e.name === '$$parms' || e.name === '$$locals') {
-      e.ref = { kind: 'pretty', fields: fields.map((f, index) => ({ name: f.name, index, type: f.type })) };
+      e.ref = prettyVars(fields.map((f, index) => ({ name: f.name, index, type: f.type })));
       e.type = 'string';
       return;
     }

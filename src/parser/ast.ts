@@ -30,8 +30,8 @@ export interface VarBinding {
 export type ContextRef =
   /** A field of the event record, by its position in the probe's decoded field list. */
   | { kind: 'field'; index: number; type: 'long' | 'string' }
-  /** `$$vars`/`$$parms`: a formatted string of several fields. */
-  | { kind: 'pretty'; fields: { name: string; index: number; type: 'long' | 'string' }[] }
+  /** `$$vars`, `$$parms`, `$var$`: a printf format over several fields, in format order. */
+  | { kind: 'pretty'; format: string; fields: { index: number; type: 'long' | 'string' }[] }
   /** A constant known at compile time (e.g. `@defined` results, syscall numbers). */
   | { kind: 'const'; value: bigint | string };
 

@@ -332,3 +332,24 @@ function bitfield(
     ...(signed ? { signExtendBits: place.bitSize } : {}),
   };
 }
+
+/** The C type a member path leads to from a value of `type` (what buildFetchArg would fetch there). */
+export function typeAtPath(type: CType, path: string): CType {
+  for (const step of parseMemberPath(path)) {
+    const t = resolveType(type);
+    if (step.kind === 'member') {
+      const record = resolveType(t.kind === 'pointer' ? t.target : t);
+      if (record.kind !== 'struct' && record.kind !== 'union') throw new FetchError(`${formatType(type)} is not a struct, union or pointer to one`);
+      const member = findMember(record, step.name);
+      if (!member) throw new FetchError(`${formatType(record)} has no member '${step.name}'`);
+      type = member.type;
+    } else if (t.kind === 'pointer') {
+      type = t.target;
+    } else if (t.kind === 'array') {
+      type = t.element;
+    } else {
+      throw new FetchError(`${formatType(type)} is not a pointer or array`);
+    }
+  }
+  return type;
+}

@@ -74,6 +74,15 @@ describe.skipIf(!haveKprobes)('print_regs() at a kprobe', () => {
   });
 });
 
+describe.skipIf(!haveKprobes)('pretty-printing at a kprobe', () => {
+  it('$file->f_path->dentry->d_name$$ in vfs_read prints the qstr with the file\'s name', async () => {
+    const r = await tstap(['-e', 'probe kernel.function("vfs_read") { if (pid() == target()) println($file->f_path->dentry->d_name$$) }',
+      '-c', 'cat /etc/hostname']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\{<union>=\{<class>=\{\.hash=\d+, \.len=8\}, \.hash_len=\d+\}, \.name="hostname"\}$/m);
+  });
+});
+
 describe.skipIf(!haveKprobes)('the acceptance scripts', () => {
   it('-p3 shows the kprobe_events lines, like the ones the seeds write by hand', async () => {
     const [open] = dynamicProbes(readFileSync(join(ACCEPTANCE, 'kretprobe.stp'), 'utf8').replace(/@entry\((\$\w+)\)/, '$1'));

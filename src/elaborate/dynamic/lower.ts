@@ -13,7 +13,7 @@
  */
 import type * as A from '../../parser/ast.js';
 import { SemanticError } from '../../diagnostics/diagnostics.js';
-import { baseForArgLocation, buildFetchArg, FetchError, type FetchBase, type FetchMode, type FetchResult } from '../../symbols/fetch.js';
+import { baseForArgLocation, buildFetchArg, FetchError, typeAtPath, type FetchBase, type FetchMode, type FetchResult } from '../../symbols/fetch.js';
 import { loadKernelBtf, loadModuleBtf } from '../../symbols/btf.js';
 import { readDwarf } from '../../symbols/dwarf.js';
 import { readElf } from '../../symbols/elf.js';
@@ -22,6 +22,7 @@ import type { ConcretePoint, DerivedProbe, Fetch } from '../program.js';
 import { walkExpr } from '../walk.js';
 import { LONG, siteOf, type Site, type SiteValue } from './site.js';
 import { lowerSdtOperand, SdtOperandError } from './sdt-operands.js';
+import { prettyFormat } from './pretty.js';
 
 /** Fields of a return probe with this prefix come from the paired entry record's field of the rest of the name. */
 export const ENTRY_FIELD_PREFIX = '__entry_';
@@ -243,7 +244,7 @@ function memberPath(components: A.Component[], text: string): { path: string; te
       path += `[${index}]`;
       text += `[${index}]`;
     } else {
-      throw new SemanticError(`${text}${'$'.repeat(c.depth)}: pretty-printing a whole structure is not supported by tstap; print its members`, c.tok);
+      throw new SemanticError(`${text}${'$'.repeat(c.depth)}: pretty-printing ends a value; it cannot be followed by members or indexes`, c.tok);
     }
   }
   return { path, text };
@@ -285,6 +286,11 @@ function inScriptTerms(message: string, located: Located): string {
 
 /** The value of `located` with its member path, as a field. */
 function lowerLocated(ctx: Ctx, located: Located, components: A.Component[], addressOf: boolean, tok: A.Expr['tok']): A.ContextRef {
+  const last = components.at(-1);
+  if (last?.kind === 'pretty') {
+    if (addressOf) throw new SemanticError('cannot take the address of a pretty-printed value', last.tok);
+    return prettyValue(ctx, located, components.slice(0, -1), last.depth === 2, tok);
+  }
   const { path, text } = memberPath(components, located.text);
   const result = fetch(ctx, located, path, addressOf ? 'address' : 'value', addressOf ? `&${text}` : text, tok);
   const label = located.label === undefined ? text : memberPath(components, located.label).text;
@@ -295,44 +301,81 @@ function lowerLocated(ctx: Ctx, located: Located, components: A.Component[], add
 
 /* ---------- $vars ---------- */
 
-function prettyVars(ctx: Ctx, e: A.TargetVar): A.ContextRef {
+/** `$$parms`, `$$vars`, `$$locals`, `$$return`, and with `$`/`$$` after them each value pretty-printed. */
+function contextVars(ctx: Ctx, e: A.TargetVar): A.ContextRef {
   const site = ctx.site;
-  const kind = e.name.replace(/\$+$/, '').replace(/^\$\$/, '');
-  const fields: { name: string; index: number; type: 'long' | 'string' }[] = [];
-  const add = (name: string, ref: A.ContextRef) => {
-    if (ref.kind === 'field') fields.push({ name, index: ref.index, type: ref.type });
-  };
-  const wantParms = kind === 'parms' || kind === 'vars';
-  if (wantParms) {
+  const kind = e.name.slice(2);
+  const depth = e.components.find((c) => c.kind === 'pretty')?.depth;
+  if (!['parms', 'vars', 'locals', 'return'].includes(kind)) {
+    throw new SemanticError(`unknown context variable '${e.name}' (have $$vars, $$parms, $$locals, $$return)`, e.tok);
+  }
+  const values: Array<{ name: string; located: Located }> = [];
+  if (kind === 'parms' || kind === 'vars') {
     if (site.sdtArgs) {
       site.sdtArgs.forEach((_, i) => {
         const v = argument(ctx, i + 1, `$arg${i + 1}`, e.tok);
-        if ('base' in v) add(`arg${i + 1}`, lowerLocated(ctx, v, [], false, e.tok));
+        if ('base' in v) values.push({ name: `arg${i + 1}`, located: v });
       });
     } else {
-      for (const p of site.values().params) {
-        if (p.name === '') continue;
-        // stap prints what it can and leaves out what it cannot fetch (e.g. structs passed by value).
-        try {
-          add(p.name, lowerLocated(ctx, siteValue(ctx, p, `$${p.name}`, e.tok), [], false, e.tok));
-        } catch (err) {
-          if (!(err instanceof SemanticError)) throw err;
-        }
-      }
+      for (const p of site.values().params) if (p.name !== '') values.push({ name: p.name, located: siteValue(ctx, p, `$${p.name}`, e.tok) });
     }
   }
   if (kind === 'return' && site.isReturn && !ctx.atEntry) {
     const located = locateVar(ctx, '$return', e.tok);
-    if ('base' in located) add('return', lowerLocated(ctx, located, [], false, e.tok));
+    if ('base' in located) values.push({ name: 'return', located });
   }
-  if (!['parms', 'vars', 'locals', 'return'].includes(kind)) {
-    throw new SemanticError(`unknown context variable '${e.name}' (have $$vars, $$parms, $$locals, $$return)`, e.tok);
+  const formats: string[] = [];
+  const fields: Array<{ index: number; type: 'long' | 'string' }> = [];
+  for (const { name, located } of values) {
+    // stap prints what it can and leaves out what it cannot fetch (e.g. structs passed by value).
+    try {
+      const ref = depth ? prettyValue(ctx, located, [], depth === 2, e.tok) : lowerLocated(ctx, located, [], false, e.tok);
+      if (ref.kind === 'field') {
+        formats.push(`${name}=${ref.type === 'string' ? '"%s"' : '0x%x'}`);
+        fields.push({ index: ref.index, type: ref.type });
+      } else if (ref.kind === 'pretty') {
+        formats.push(`${name}=${ref.format}`);
+        fields.push(...ref.fields);
+      }
+    } catch (err) {
+      if (!(err instanceof SemanticError)) throw err;
+    }
   }
-  return { kind: 'pretty', fields };
+  return { kind: 'pretty', format: formats.join(' '), fields };
+}
+
+/** `$var$`, `$var->member$$`: the value's members fetched one by one and laid out as stap prints them. */
+function prettyValue(ctx: Ctx, located: Located, components: A.Component[], full: boolean, tok: A.Expr['tok']): A.ContextRef {
+  const { path, text } = memberPath(components, located.text);
+  const label = located.label === undefined ? text : memberPath(components, located.label).text;
+  let type;
+  try {
+    type = typeAtPath(located.type, path);
+  } catch (err) {
+    if (err instanceof FetchError) throw fail(ctx, text, inScriptTerms(err.message, located), tok);
+    throw err;
+  }
+  const fields: Array<{ index: number; type: 'long' | 'string' }> = [];
+  const format = prettyFormat(type, full, (leaf, mode) => {
+    let ref: A.ContextRef;
+    try {
+      const result = fetch(ctx, located, path + leaf, mode, text + leaf, tok);
+      ref = bind({ ...ctx, atEntry: ctx.atEntry || located.entryValue }, {
+        kind: 'fetch', name: sanitize(label + leaf), arg: result.arg, type: result.kind === 'string' ? 'string' : 'long',
+      });
+    } catch (err) {
+      if (err instanceof SemanticError) return false; // printed as '?', as stap does for what it cannot read
+      throw err;
+    }
+    if (ref.kind !== 'field') return false;
+    fields.push({ index: ref.index, type: ref.type });
+    return true;
+  });
+  return { kind: 'pretty', format, fields };
 }
 
 function lowerTargetVar(ctx: Ctx, e: A.TargetVar): A.ContextRef {
-  if (e.name.startsWith('$$')) return prettyVars(ctx, e);
+  if (e.name.startsWith('$$')) return contextVars(ctx, e);
   const located = locateVar(ctx, e.name, e.tok);
   if (!('base' in located)) {
     if (e.components.length || e.addressOf) throw new SemanticError(`${e.name} is a constant here; it has no members or address`, e.tok);
