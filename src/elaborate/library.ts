@@ -215,7 +215,7 @@ export function loadLibrary(roots: string[], ctx: PreprocessorContext): Library 
   const libCtx = { ...ctx, guru: true };
   const macros: MacroTable = new Map();
   const list = listLibraryFiles(roots, ctx);
-  const library = new Library(macros, ctx, list.length);
+  const library = new Library(macros, ctx, list.filter(f => f.kind !== 'declarations').length);
   for (const f of list) {
     if (f.kind === 'declarations') { library.addDeclarationFile(f.path); continue; }
     const text = readFileSync(f.path, 'latin1');

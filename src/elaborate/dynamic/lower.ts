@@ -309,26 +309,27 @@ function contextVars(ctx: Ctx, e: A.TargetVar): A.ContextRef {
   if (!['parms', 'vars', 'locals', 'return'].includes(kind)) {
     throw new SemanticError(`unknown context variable '${e.name}' (have $$vars, $$parms, $$locals, $$return)`, e.tok);
   }
-  const values: Array<{ name: string; located: Located }> = [];
+  const values: Array<{ name: string; locate: () => Located }> = [];
   if (kind === 'parms' || kind === 'vars') {
     if (site.sdtArgs) {
       site.sdtArgs.forEach((_, i) => {
         const v = argument(ctx, i + 1, `$arg${i + 1}`, e.tok);
-        if ('base' in v) values.push({ name: `arg${i + 1}`, located: v });
+        if ('base' in v) values.push({ name: `arg${i + 1}`, locate: () => v });
       });
     } else {
-      for (const p of site.values().params) if (p.name !== '') values.push({ name: p.name, located: siteValue(ctx, p, `$${p.name}`, e.tok) });
+      for (const p of site.values().params) if (p.name !== '') values.push({ name: p.name, locate: () => siteValue(ctx, p, `$${p.name}`, e.tok) });
     }
   }
   if (kind === 'return' && site.isReturn && !ctx.atEntry) {
     const located = locateVar(ctx, '$return', e.tok);
-    if ('base' in located) values.push({ name: 'return', located });
+    if ('base' in located) values.push({ name: 'return', locate: () => located });
   }
   const formats: string[] = [];
   const fields: Array<{ index: number; type: 'long' | 'string' }> = [];
-  for (const { name, located } of values) {
+  for (const { name, locate } of values) {
     // stap prints what it can and leaves out what it cannot fetch (e.g. structs passed by value).
     try {
+      const located = locate();
       const ref = depth ? prettyValue(ctx, located, [], depth === 2, e.tok) : lowerLocated(ctx, located, [], false, e.tok);
       if (ref.kind === 'field') {
         formats.push(`${name}=${ref.type === 'string' ? '"%s"' : '0x%x'}`);
