@@ -49,7 +49,6 @@ export function parseCommandLine(argv: string[]): Options {
     .option('-L <probe>', 'list matching probe points with their variables')
     .option('-r <release>', 'kernel release to preprocess for')
     .helpOption('-h, --help', 'show this help')
-    .passThroughOptions()
     .exitOverride()
     .configureOutput({ writeErr: s => process.stderr.write(s) });
   program.parse(argv, { from: 'user' });

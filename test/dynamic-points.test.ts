@@ -187,6 +187,12 @@ describe.skipIf(!!kernelSkip)('kernel.function, module, kprobe, kernel.statement
     expect(p).toEqual({ pp: 'kernel.function("do_execveat_common")', point: { kind: 'kprobe', symbol: clone[1], isReturn: false, fetches: [] } });
   });
 
+  it('sys_NAME, as scripts older than syscall wrappers write it, is the wrapper __x64_sys_NAME', () => {
+    if (!/ __x64_sys_sync$/m.test(kallsyms()) || / sys_sync$/m.test(kallsyms())) return; // no wrappers on this kernel
+    expect(kprobes('probe kernel.function("sys_sync") {}')).toEqual([
+      { pp: 'kernel.function("__x64_sys_sync")', point: { kind: 'kprobe', symbol: '__x64_sys_sync', isReturn: false, fetches: [] } }]);
+  });
+
   it('globs match the kernel\'s functions, never ftrace padding or .cold parts', () => {
     const points = kprobes('probe kernel.function("vfs_rea*") {}');
     const names = points.map((p) => p.point.symbol);

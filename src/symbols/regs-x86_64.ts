@@ -196,6 +196,7 @@ export const x86_64Registers: ArchRegisterMap = {
   returnValueLocation,
   stapRegister: (name) => STAP_REGISTERS.get(name),
   dwarfRegister: (regno) => DWARF_REGISTERS[regno],
+  syscallWrapperPrefix: '__x64_',
   // stap's x86-64 layout. Its kernel runtime adds segment, FS/GS base and control registers, read on
   // the CPU; no tracefs probe can fetch those, so the dump stops at the registers the probe saved.
   registerDump: {

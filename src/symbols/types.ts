@@ -334,6 +334,8 @@ export interface ArchRegisterMap {
   stapRegister(name: string): StapRegister | undefined;
   /** Maps a DWARF register number to its tracefs fetcharg; undefined if tracefs cannot read it. */
   dwarfRegister(regno: number): string | undefined;
+  /** What kernels with syscall wrappers put before `sys_NAME` for the system call's entry point (`__x64_`). */
+  readonly syscallWrapperPrefix: string;
   /** print_regs(): stap's printf layout of the general registers and their stap names, in order. */
   readonly registerDump: { readonly format: string; readonly registers: readonly string[] };
 }

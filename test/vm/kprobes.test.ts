@@ -116,6 +116,13 @@ describe.skipIf(!haveKprobes)('the acceptance scripts', () => {
     expect(r.stdout).toMatch(/^openat2 dfd=-100 -> fd \d+$/m);
   });
 
+  it('the seed listing sys_sync.stp counts sync() calls at the syscall wrapper; its bare `pid` is a never-assigned local, as in stap', async () => {
+    const r = await tstap(['-c', 'sync', join(REPO, 'test/fixtures/seeds/sys_sync.stp')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('sys_sync called 1 times, currently by pid 0/n');
+    expect(r.stderr).toMatch(/^WARNING: never-assigned local variable 'pid'/m);
+  });
+
   it('execsnoop-kprobe.stp prints one line per exec, with the file name read from the kernel function\'s argument', async () => {
     const r = await tstap(['-c', 'sh -c "/bin/true"', join(ACCEPTANCE, 'execsnoop-kprobe.stp')]);
     expect(r.status, r.stderr).toBe(0);

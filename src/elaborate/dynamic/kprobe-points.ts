@@ -179,6 +179,12 @@ function functionPoints(shape: FunctionShape, comps: Comps, declarations: Declar
     matched = inModule.filter((f) => f.name === shape.pattern);
     if (matched.length === 0) matched = inModule.filter((f) => cloneBase(f.name) === shape.pattern);
     if (matched.length === 0) matched = notraceFunctions(shape);
+    if (matched.length === 0 && shape.pattern.startsWith('sys_')) {
+      // Scripts written before syscall wrappers (Linux 4.17) name sys_NAME; the entry point is now __x64_sys_NAME.
+      const wrapper = `${kernelRegisterMap().syscallWrapperPrefix}${shape.pattern}`;
+      matched = inModule.filter((f) => f.name === wrapper);
+      if (matched.length === 0) matched = notraceFunctions({ ...shape, pattern: wrapper });
+    }
     if (matched.length === 0) {
       const where = shape.module === 'vmlinux' ? 'the kernel' : shape.module === undefined ? 'the kernel or its modules' : `module ${shape.module}`;
       throw new SemanticError(`no function '${shape.pattern}' in ${where}${suggest(shape.pattern, inModule.map((f) => f.name))}`, at.tok);
