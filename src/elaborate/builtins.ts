@@ -105,6 +105,17 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   task_cpu: { params: [L], ret: L },
   pid2task: { params: [L], ret: L },
   pid2execname: { params: [L], ret: S },
+  task_utime: { params: [], ret: L, context: true },
+  task_stime: { params: [], ret: L, context: true },
+  task_utime_tid: { params: [L], ret: L },
+  task_stime_tid: { params: [L], ret: L },
+  // the event's process, read from /proc when the event is handled
+  cmdline_str: { params: [], ret: S, context: true },
+  cmdline_arg: { params: [L], ret: S, context: true },
+  cmdline_args: { params: [L, L, S], ret: S, context: true },
+  // kernel symbols, from /proc/kallsyms
+  symname: { params: [L], ret: S },
+  symdata: { params: [L], ret: S },
   // kernel stacks, captured by the event's stacktrace trigger
   backtrace: { params: [], ret: S, context: true },
   print_backtrace: { params: [], ret: V, context: true },
@@ -125,6 +136,8 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   user_string: { params: [L], ret: S },
   user_string_n: { params: [L, L], ret: S },
   user_string2: { params: [L, S], ret: S },
+  ...Object.fromEntries(['char', 'short', 'ushort', 'int', 'uint', 'long', 'ulong', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64']
+    .map((t): [string, BuiltinSignature] => [`user_${t}`, { params: [L], ret: L, context: true }])),
   kernel_string_n: { params: [L, L], ret: S },
   addr: { params: [], ret: L, context: true },
   uaddr: { params: [], ret: L, context: true },

@@ -15,6 +15,7 @@ import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.
 import { DYNAMIC_CALLS, lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar } from './dynamic.js';
 import { lowerTracepointString, STRING_CALLS } from './tracepoint-strings.js';
 import { prettyVars } from './dynamic/pretty.js';
+import { perThreadSlot, perThreadStore, syscallArgument, syscallEntryEvent, tracepointPoint } from './syscall-entry.js';
 import type { SystemView } from './system.js';
 import type { Library } from './library.js';
 
@@ -37,6 +38,7 @@ export class Resolver {
   private readonly library: Library;
   private usedIds = new Set<string>();
   private probeCount = 0;
+  private entryCount = 0;
   private readonly fileOfDecl = new Map<A.Decl, A.StapFile>();
   private readonly userSources: Set<A.StapFile['file']>;
 
@@ -171,6 +173,31 @@ export class Resolver {
       this.bindProbe(probe, file);
       this.probes.push(probe);
     }
+  }
+
+  /**
+   * `@entry(expr)` in a syscall exit probe: a companion probe on the matching enter tracepoint
+   * stores expr per thread in a synthetic wrap-around global, and the node becomes a read of it.
+   */
+  private syscallEntry(e: A.Entry, probe: DerivedProbe, scope: Scope): void {
+    const event = syscallEntryEvent(probe)!;
+    const name = `__tstap_entry_${this.entryCount++}`;
+    const g: GlobalVar = {
+      scope: 'global', name, id: this.uniqueId('g_', name), type: 'unknown', isArray: true, wrap: true, histograms: [],
+      tok: e.tok, written: true, read: true, library: true,
+    };
+    this.globals.set(name, g);
+    const [der] = this.deriver.derive(tracepointPoint(event, e.tok));
+    if (!der) throw new SemanticError(`@entry: ${probe.pp} has no entry event ${event}`, e.tok);
+    const companion: DerivedProbe = {
+      id: `probe_${this.probeCount++}`, pp: der.concrete.pp, chain: [der.concrete.pp], point: der.concrete.point,
+      fields: der.concrete.fields, body: { kind: 'block', tok: e.tok, body: [perThreadStore(name, cloneNode(e.operand), e.tok)] },
+      locals: [], conditions: [], tok: e.tok, synthetic: true,
+    };
+    this.bindProbe(companion, scope.file);
+    this.probes.push(companion);
+    replaceNode(e, perThreadSlot(name, e.tok));
+    this.bindOne(e, scope);
   }
 
   /** Register a synthetic probe (global auto-display) and bind it. */
@@ -332,8 +359,7 @@ export class Resolver {
     // (so `@choose_defined($field, 0)` works on events without the field).
     if (e.kind === 'ternary' && e.cond.kind === 'defined') {
       const chosen = this.definedValue(e.cond, scope) ? e.then : e.else;
-      for (const k of Object.keys(e)) delete (e as unknown as Record<string, unknown>)[k];
-      Object.assign(e, chosen);
+      replaceNode(e, chosen);
       this.bindOne(e, scope);
       return;
     }
@@ -365,6 +391,16 @@ export class Resolver {
         markWritten(e.operand);
         break;
       case 'call':
+        // stap's user_string(addr, err_msg) is user_string2: the message instead of an error on a fault.
+        if (e.name === 'user_string' && e.args.length === 2) e.name = 'user_string2';
+        if (scope.probe?.point.kind === 'tracepoint') {
+          const arg = syscallArgument(scope.probe, e);
+          if (arg) {
+            replaceNode(e, arg);
+            this.bindOne(e, scope);
+            break;
+          }
+        }
         if (DYNAMIC_CALLS.has(e.name) && scope.probe && isDynamic(scope.probe)) {
           // kernel_string($p->name), register("ip"), addr(), ...: fetched by the probe in the kernel.
           const ref = lowerDynamicCall(scope.probe, e);
@@ -395,8 +431,12 @@ export class Resolver {
         break;
       }
       case 'entry':
+        if (scope.probe && syscallEntryEvent(scope.probe)) {
+          this.syscallEntry(e, scope.probe, scope);
+          break;
+        }
         if (!scope.probe || !isDynamic(scope.probe)) {
-          throw new SemanticError('@entry is only available in return probes of kernel or user functions', e.tok);
+          throw new SemanticError('@entry is only available in return probes of kernel or user functions and of system calls', e.tok);
         }
         // Rewritten in place into its operand, every context read captured at the function's entry.
         lowerEntry(scope.probe, e);
@@ -444,6 +484,12 @@ export class Resolver {
     e.ref = { kind: 'field', index, type: fields[index]!.type };
     e.type = fields[index]!.type;
   }
+}
+
+/** Turns `target` into `source` in place, so that whatever holds `target` now holds `source`. */
+function replaceNode(target: A.Expr, source: A.Expr): void {
+  for (const k of Object.keys(target)) delete (target as unknown as Record<string, unknown>)[k];
+  Object.assign(target, source);
 }
 
 function isDynamic(p: DerivedProbe): boolean {

@@ -9,6 +9,9 @@ import { ParseError } from '../diagnostics/diagnostics.js';
 import { checkPrintFormat } from './print-format.js';
 import type * as A from './ast.js';
 
+/** One expansion of a braced probe point, with the `?`/`!` written inside the braces. */
+interface PointSequence { components: A.PPComponent[]; optional: boolean; sufficient: boolean }
+
 /** Nesting deeper than this (parentheses, blocks) is refused rather than overflowing the stack. */
 const MAX_NESTING = 400;
 
@@ -236,9 +239,7 @@ class Parser {
     for (;;) {
       const first = this.peek();
       const seqs = this.parsePointAlternatives();
-      const optional = this.isOp('?') || this.isOp('!');
-      const sufficient = this.isOp('!');
-      if (optional) this.next();
+      const [optional, sufficient] = this.pointSuffix();
       let condition: A.Expr | undefined;
       if (this.isKw('if')) {
         this.next();
@@ -246,33 +247,51 @@ class Parser {
         condition = this.parseExpression();
         this.expectOp(')');
       }
-      for (const components of seqs) {
-        all.push({ components, optional, sufficient, condition, tok: components[0]?.tok ?? first! });
+      for (const seq of seqs) {
+        all.push({
+          components: seq.components, optional: optional || seq.optional, sufficient: sufficient || seq.sufficient,
+          condition, tok: seq.components[0]?.tok ?? first!,
+        });
       }
       if (this.isOp(',') && !this.isOp('{', 1)) { this.next(); continue; }
       return all;
     }
   }
 
-  /** A dotted sequence, where any element may be `{alt1,alt2}`: returns the expanded product. */
-  private parsePointAlternatives(): A.PPComponent[][] {
-    let product: A.PPComponent[][] = [[]];
+  /** `?` (optional) or `!` (optional and sufficient) after a probe point or a braced alternative. */
+  private pointSuffix(): [optional: boolean, sufficient: boolean] {
+    if (!this.isOp('?') && !this.isOp('!')) return [false, false];
+    return [true, this.next().text === '!'];
+  }
+
+  /**
+   * A dotted sequence, where any element may be `{alt1,alt2}` (each alternative may end in `?` or
+   * `!`, as in `kernel.{trace("a")!, trace("b")}`): returns the expanded product.
+   */
+  private parsePointAlternatives(): PointSequence[] {
+    let product: PointSequence[] = [{ components: [], optional: false, sufficient: false }];
     for (;;) {
-      let options: A.PPComponent[][];
+      let options: PointSequence[];
       if (this.isOp('{')) {
         this.next();
         options = [];
         for (;;) {
-          options.push(...this.parsePointAlternatives());
+          const alternatives = this.parsePointAlternatives();
+          const [optional, sufficient] = this.pointSuffix();
+          for (const a of alternatives) options.push({ components: a.components, optional: a.optional || optional, sufficient: a.sufficient || sufficient });
           if (this.isOp(',')) { this.next(); continue; }
           break;
         }
         this.expectOp('}');
       } else {
-        options = [[this.parseComponent()]];
+        options = [{ components: [this.parseComponent()], optional: false, sufficient: false }];
       }
-      const nextProduct: A.PPComponent[][] = [];
-      for (const prefix of product) for (const o of options) nextProduct.push([...prefix, ...o]);
+      const nextProduct: PointSequence[] = [];
+      for (const prefix of product) {
+        for (const o of options) {
+          nextProduct.push({ components: [...prefix.components, ...o.components], optional: prefix.optional || o.optional, sufficient: prefix.sufficient || o.sufficient });
+        }
+      }
       product = nextProduct;
       if (product.length > 100_000) this.fail('probe point brace expansion too large');
       if (this.isOp('.')) { this.next(); continue; }
@@ -916,7 +935,7 @@ function splitPretty(text: string): [string, 0 | 1 | 2] {
   return [m[1]!, m[2]!.length as 1 | 2];
 }
 
-/** A number token's value as a 64-bit integer; decimal literals must fit in int64. */
+/** A number token's value as a 64-bit integer: up to 2^64-1 (wrapping, as stap's strtoull cast does), or 2^63 negated. */
 export function parseNumber(t: Token, negate = false): bigint {
   const text = t.text;
   let v: bigint;
@@ -928,9 +947,7 @@ export function parseNumber(t: Token, negate = false): bigint {
   } catch {
     throw new ParseError('number invalid or out of range', t);
   }
-  const isDecimal = !/^0[xX0-7]/.test(text) || text === '0';
-  const limit = negate ? 1n << 63n : (1n << 63n) - 1n;
-  if ((isDecimal && v > limit) || v > 0xffffffffffffffffn) throw new ParseError('number invalid or out of range', t);
+  if (v > (negate ? 1n << 63n : 0xffffffffffffffffn)) throw new ParseError('number invalid or out of range', t);
   if (negate) v = -v;
   return BigInt.asIntN(64, v);
 }

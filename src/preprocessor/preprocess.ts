@@ -168,7 +168,8 @@ export class Preprocessor {
     }
     const result: Token[] = [];
     for (const b of macro.body) {
-      const sub = b.kind === 'identifier' && b.text[0] === '@' ? args.get(b.text.slice(1)) : undefined;
+      // A parameter may share its name with an @-operator (`@define q(var) %( @cast(@var, "t") %)`): the parameter wins.
+      const sub = b.kind !== 'string' && b.text[0] === '@' ? args.get(b.text.slice(1)) : undefined;
       if (sub) result.push(...sub);
       else result.push({ ...b, expandedFrom: call });
     }

@@ -105,11 +105,25 @@ function ipv4(addr: Long): string {
 
 let kallsyms: Kallsyms | null | undefined;
 
-/** ` 0xffffffff811d1dd0 : vfs_read+0x0/0x180 [kernel]` lines, as stap's print_stack prints them. */
-function symbolizeStack(addrs: readonly bigint[]): string {
+function loadKallsyms(): Kallsyms | null {
   if (kallsyms === undefined) {
     try { kallsyms = Kallsyms.load(); } catch { kallsyms = null; }
   }
+  return kallsyms;
+}
+
+/** The kernel symbol holding `addr` (undefined where /proc/kallsyms hides addresses). */
+function kernelSymbol(addr: bigint): { name: string } | undefined {
+  try {
+    return loadKallsyms()?.addressesAvailable ? loadKallsyms()!.symbolize(addr)?.symbol : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** ` 0xffffffff811d1dd0 : vfs_read+0x0/0x180 [kernel]` lines, as stap's print_stack prints them. */
+function symbolizeStack(addrs: readonly bigint[]): string {
+  loadKallsyms();
   let out = '';
   for (const a of addrs) {
     let sym = '';
@@ -197,6 +211,51 @@ function tryReadUserString(pid: number, addr: Long, max: number): string | undef
     try { closeSync(fd); } catch { /* already closed */ }
     return undefined;
   }
+}
+
+/** `size` bytes of process `pid` at `addr` as a little-endian integer, or undefined when they cannot be read. */
+function tryReadUserInteger(pid: number, addr: Long, size: number, signed: boolean): bigint | undefined {
+  const fd = memFd(pid);
+  if (fd === undefined) return undefined;
+  try {
+    if (readSync(fd, stringBuf, 0, size, L.toUnsigned64(addr)) !== size) return undefined;
+  } catch {
+    return undefined;
+  }
+  let v = 0n;
+  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(stringBuf[i]!);
+  return signed ? BigInt.asIntN(size * 8, v) : v;
+}
+
+/** user_int(addr) and friends: C integers of the event's process, read when the event is handled. */
+const USER_INTEGERS: Record<string, [size: number, signed: boolean]> = {
+  user_char: [1, true], user_int8: [1, true], user_uint8: [1, false], user_short: [2, true], user_int16: [2, true],
+  user_ushort: [2, false], user_uint16: [2, false], user_int: [4, true], user_int32: [4, true], user_uint: [4, false],
+  user_uint32: [4, false], user_long: [8, true], user_int64: [8, true], user_ulong: [8, false], user_uint64: [8, false],
+};
+
+function userIntegerReaders(): Record<string, (c: Context, addr: Long) => Long> {
+  return Object.fromEntries(Object.entries(USER_INTEGERS).map(([name, [size, signed]]) => [name, (c: Context, addr: Long): Long => {
+    const v = tryReadUserInteger(c.pid, addr, size, signed);
+    if (v === undefined) throw new StapError(`${name}: read fault at 0x${L.toUnsigned64(addr).toString(16)} [man error::fault]`);
+    return L.fromBigInt(v);
+  }]));
+}
+
+/** The command line of process `pid`, its arguments as /proc has them ([] once it is gone). */
+function cmdline(pid: number): string[] {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    return raw.split('\0').slice(0, raw.endsWith('\0') ? -1 : undefined);
+  } catch {
+    return [];
+  }
+}
+
+/** utime or stime of a task in nanoseconds (stap's cputime on Linux 4.11 and later), from /proc at USER_HZ 100. */
+function taskCpuTime(tid: number, which: 'utime' | 'stime'): Long {
+  const ticks = Number(taskStat(tid)?.[which === 'utime' ? 11 : 12] ?? 0);
+  return L.fromBigInt(BigInt(ticks) * 10_000_000n);
 }
 
 function readUserString(pid: number, addr: Long, max: number): string {
@@ -391,6 +450,21 @@ export function makeBuiltins(host: BuiltinHost) {
     register: (_c: Context, name: string): Long => { throw new StapError(`register("${name}") is only available in kprobe and uprobe handlers`); },
     u_register: (_c: Context, name: string): Long => { throw new StapError(`u_register("${name}") is only available in uprobe handlers`); },
     print_regs: (): Long => { throw new StapError('print_regs() is only available in kprobe and uprobe handlers'); },
+    ...userIntegerReaders(),
+    cmdline_str: (c: Context): string => truncate(cmdline(c.pid).join(' ')),
+    cmdline_arg: (c: Context, n: Long): string => cmdline(c.pid)[num(n)] ?? '',
+    cmdline_args: (c: Context, from: Long, to: Long, delim: string): string =>
+      truncate(cmdline(c.pid).slice(num(from), num(to) < 0 ? undefined : num(to) + 1).join(delim)),
+    symname: (_c: Context, addr: Long): string => kernelSymbol(L.toUnsigned64(addr))?.name ?? `0x${L.toUnsigned64(addr).toString(16)}`,
+    symdata: (_c: Context, addr: Long): string => {
+      const a = L.toUnsigned64(addr);
+      const sym = kernelSymbol(a) && kallsyms?.format(a);
+      return sym ? (sym.includes('[') ? sym : `${sym} [kernel]`) : `0x${a.toString(16)}`;
+    },
+    task_utime: (c: Context): Long => taskCpuTime(c.tid, 'utime'),
+    task_stime: (c: Context): Long => taskCpuTime(c.tid, 'stime'),
+    task_utime_tid: (_c: Context, t: Long): Long => taskCpuTime(num(t), 'utime'),
+    task_stime_tid: (_c: Context, t: Long): Long => taskCpuTime(num(t), 'stime'),
   };
 }
 
