@@ -48,6 +48,15 @@ export function parseCommandLine(argv: string[]): Options {
     .option('-l <probe>', 'list matching probe points')
     .option('-L <probe>', 'list matching probe points with their variables')
     .option('-r <release>', 'kernel release to preprocess for')
+    .option('--skip-badvars', 'read context variables that cannot be resolved as 0')
+    .option('--suppress-handler-errors', 'end only the failing handler on a runtime error, silently')
+    .option('--suppress-time-limits', 'no MAXACTION limit on a handler')
+    .option('--no-global-var-display', 'do not print globals written but never read at the end')
+    // stap needs these to load symbol and unwind data into its module; tstap reads /proc/kallsyms and
+    // each process's ELF files when it needs them, so they change nothing.
+    .option('-d <object>', 'accepted for compatibility (symbols are read on demand)', collect, [])
+    .option('--ldd', 'accepted for compatibility (symbols are read on demand)')
+    .option('--all-modules', 'accepted for compatibility (symbols are read on demand)')
     .helpOption('-h, --help', 'show this help')
     .exitOverride()
     .configureOutput({ writeErr: s => process.stderr.write(s) });
@@ -75,6 +84,10 @@ export function parseCommandLine(argv: string[]): Options {
     listProbes: o.l,
     listProbesWithVars: o.L,
     kernelRelease: o.r,
+    skipBadVars: !!o.skipBadvars,
+    suppressHandlerErrors: !!o.suppressHandlerErrors,
+    suppressTimeLimits: !!o.suppressTimeLimits,
+    noGlobalVarDisplay: o.globalVarDisplay === false,
   };
   if (opts.listProbes || opts.listProbesWithVars) {
     opts.args = positional;

@@ -24,4 +24,12 @@ export interface Options {
   listProbes?: string;
   listProbesWithVars?: string;
   kernelRelease?: string;
+  /** --skip-badvars: context variables that cannot be resolved read as 0. */
+  skipBadVars?: boolean;
+  /** --suppress-handler-errors: a handler's runtime error ends that handler only, silently. */
+  suppressHandlerErrors?: boolean;
+  /** --suppress-time-limits: no MAXACTION limit. */
+  suppressTimeLimits?: boolean;
+  /** --no-global-var-display: no end-of-run display of globals written but never read. */
+  noGlobalVarDisplay?: boolean;
 }

@@ -120,6 +120,7 @@ export async function run(opts: Options): Promise<number> {
   }
   const limits = applyDefines(opts.defines, stderr);
   if (!limits) return 1;
+  if (opts.suppressTimeLimits) limits.MAXACTION = limits.MAXACTION_INTERRUPTIBLE = Number.MAX_SAFE_INTEGER;
   clock.restart();
   let events: EventSource | undefined;
   try {
@@ -127,7 +128,7 @@ export async function run(opts: Options): Promise<number> {
     const rt = new Runtime(probeSpecs(program), {
       limits, outputFile: opts.outputFile, targetPid: opts.targetPid, command: opts.command,
       timeoutSeconds: opts.timeoutSeconds, globalsInit: opts.globalsInit, hz: kernelHz(p1.ctx),
-      source: events, startCommand,
+      source: events, startCommand, suppressHandlerErrors: opts.suppressHandlerErrors,
     });
     const status = await rt.run(source);
     if (opts.verbose) stderr(`Pass 5: run completed ${clock.report()}\n`);
@@ -193,7 +194,9 @@ function applyDefines(defines: Map<string, string>, out: (s: string) => void): L
 /** Pass 2. Returns undefined after printing the diagnostics when elaboration failed. */
 export function pass2(opts: Options, p1: Pass1Result, out: (s: string) => void): Program | undefined {
   try {
-    const { program, warnings } = elaborate(p1.user, p1.library, p1.ctx, { unoptimized: opts.unoptimized });
+    const { program, warnings } = elaborate(p1.user, p1.library, p1.ctx, {
+      unoptimized: opts.unoptimized, skipBadVars: opts.skipBadVars, noGlobalVarDisplay: opts.noGlobalVarDisplay,
+    });
     if (!opts.suppressWarnings) for (const w of warnings) out(formatSemanticError(w, 'WARNING'));
     if (opts.warningsAsErrors && warnings.length) {
       out('Pass 2: analysis failed.  [man error::pass2]\n');

@@ -29,6 +29,10 @@ export interface ElaborateOptions {
   system?: SystemView;
   /** Keep alias locals nobody reads (for -L). */
   keepLocals?: boolean;
+  /** --skip-badvars: context variables that cannot be resolved read as 0. */
+  skipBadVars?: boolean;
+  /** --no-global-var-display. */
+  noGlobalVarDisplay?: boolean;
 }
 
 /**
@@ -102,7 +106,7 @@ export function elaborate(user: A.StapFile[], library: Library, ctx: Preprocesso
     if (parsed.errors.length) throw parsed.errors[0] instanceof ParseError ? new SemanticError(`generated syscall tapset: ${parsed.errors[0].message}`, parsed.errors[0].tok) : parsed.errors[0]!;
     library.addParsed(parsed.file!, SYSCALL_HEADS);
   }
-  const resolver = new Resolver(user, library, new Providers(system, ctx.config, () => library.kernelDeclarations()), opts.unoptimized, system);
+  const resolver = new Resolver(user, library, new Providers(system, ctx.config, () => library.kernelDeclarations()), opts.unoptimized, system, opts.skipBadVars);
   resolver.run();
   const globals = resolver.allGlobals();
   const program: Program = {
@@ -114,7 +118,7 @@ export function elaborate(user: A.StapFile[], library: Library, ctx: Preprocesso
   new TypeInference(program).run();
   markStackUsers(program);
   analyseUsage(program);
-  const display = globalDisplayProbe(globals);
+  const display = opts.noGlobalVarDisplay ? undefined : globalDisplayProbe(globals);
   if (display) {
     resolver.addSyntheticProbe(display);
     new TypeInference(program).run();

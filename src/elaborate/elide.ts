@@ -15,7 +15,8 @@ const PURE_BUILTINS = new Set([
   'toupper', 'tolower', 'isdigit', 'errno_str', 'pid', 'tid', 'ppid', 'uid', 'euid', 'gid', 'egid', 'cpu', 'execname',
   'pexecname', 'pp', 'pn', 'probefunc', 'ppfunc', 'is_return', 'target', 'gettimeofday_s', 'gettimeofday_ms',
   'gettimeofday_us', 'gettimeofday_ns', 'local_clock_s', 'local_clock_ms', 'local_clock_us', 'local_clock_ns', 'jiffies',
-  'ctime', 'HZ', 'abs', 'user_string2', 'bdevname_devt',
+  'ctime', 'HZ', 'abs', 'user_string2', 'bdevname_devt', 'symname', 'symdata', 'cmdline_str', 'cmdline_arg', 'cmdline_args',
+  'task_utime', 'task_stime', 'task_utime_tid', 'task_stime_tid',
 ]);
 
 /** Script functions known to compute a value and nothing else (filled per program). */

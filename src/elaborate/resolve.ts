@@ -43,7 +43,7 @@ export class Resolver {
   private readonly userSources: Set<A.StapFile['file']>;
 
   constructor(private readonly user: A.StapFile[], library: Library, providers: Providers, private readonly unoptimized: boolean,
-    private readonly system: SystemView) {
+    private readonly system: SystemView, private readonly skipBadVars = false) {
     this.library = library;
     this.userSources = new Set(user.map(f => f.file));
     for (const f of user) this.noteFile(f);
@@ -423,7 +423,16 @@ export class Resolver {
         }
         this.resolveCall(e, scope.file);
         break;
-      case 'tvar': this.resolveContextVar(e, scope); break;
+      case 'tvar':
+        try {
+          this.resolveContextVar(e, scope);
+        } catch (err) {
+          // --skip-badvars: what cannot be found or fetched reads as 0.
+          if (!this.skipBadVars || !(err instanceof SemanticError) || !/unable to find|cannot fetch/.test(err.message)) throw err;
+          e.ref = { kind: 'const', value: 0n };
+          e.type = 'long';
+        }
+        break;
       case 'defined': {
         const ok = this.definedValue(e, scope);
         Object.assign(e, { kind: 'num', value: ok ? 1n : 0n });

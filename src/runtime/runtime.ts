@@ -68,6 +68,8 @@ export interface RunOptions {
   globalsInit: Map<string, string>;
   source?: EventSource;
   hz?: number;
+  /** A handler's runtime error ends that handler only, without a message (stap's --suppress-handler-errors). */
+  suppressHandlerErrors?: boolean;
   /** Start the -c command, stopped until `resume()`, so that it runs only once every probe is armed. */
   startCommand?: (cmd: string) => Promise<{ pid: number; exited: Promise<void>; resume(): void }>;
 }
@@ -182,6 +184,7 @@ export class Runtime implements BuiltinHost {
 
   private handlerError(e: unknown, at?: bigint): void {
     if (!(e instanceof StapError)) throw e;
+    if (this.opts.suppressHandlerErrors) return;
     this.errors++;
     this.output.flush();
     const near = this.module.locations[this.at];
