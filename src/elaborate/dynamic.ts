@@ -8,7 +8,7 @@ export { resolveUprobePoints } from './dynamic/uprobe-points.js';
 export { resolveKprobePoints } from './dynamic/kprobe-points.js';
 export {
   DYNAMIC_CALLS, ENTRY_FIELD_PREFIX, PROBE_FUNC_FIELD, PROBE_IP_FIELD, PROBE_RET_IP_FIELD,
-  lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar,
+  castConstantAddress, lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar,
 } from './dynamic/lower.js';
 export {
   PLAN_GROUP, controlFile, entryEventName, entryProbeDefinition, planLine, planLines, probeDefinition, splitFetch,

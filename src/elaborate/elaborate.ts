@@ -43,7 +43,8 @@ function syscallDemand(files: A.StapFile[]): ((name: string) => boolean) | undef
   const patterns: string[] = [];
   for (const f of files) {
     for (const d of f.decls) {
-      if (d.kind !== 'probe') continue;
+      // A user alias may stand for syscalls too: `probe io = syscall.{open,read} { }`.
+      if (d.kind !== 'probe' && d.kind !== 'alias') continue;
       for (const p of d.points) {
         const [head, second] = p.components;
         const h = head!.name;

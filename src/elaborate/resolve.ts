@@ -12,7 +12,7 @@ import { walkExpr, walkStmt } from './walk.js';
 import { builtinSignature, BUILTINS } from './builtins.js';
 import { suggest } from './suggest.js';
 import type { DerivedProbe, FunctionInfo, GlobalVar, LocalVar } from './program.js';
-import { DYNAMIC_CALLS, lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar } from './dynamic.js';
+import { castConstantAddress, DYNAMIC_CALLS, lowerCast, lowerDynamicCall, lowerEntry, resolveDynamicVar } from './dynamic.js';
 import { lowerTracepointString, STRING_CALLS } from './tracepoint-strings.js';
 import { prettyVars } from './dynamic/pretty.js';
 import { perThreadSlot, perThreadStore, syscallArgument, syscallEntryEvent, tracepointPoint } from './syscall-entry.js';
@@ -451,13 +451,20 @@ export class Resolver {
         lowerEntry(scope.probe, e);
         this.bindOne(e, scope);
         break;
-      case 'cast':
+      case 'cast': {
+        // &@cast(0, "type")->member: an offset, known from the type alone (@offsetof, @cast_sizeof).
+        const address = castConstantAddress(e, scope.probe);
+        if (address !== undefined) {
+          replaceNode(e, { kind: 'num', value: address, tok: e.tok, type: 'long' } as A.NumberLit);
+          break;
+        }
         if (scope.probe && isDynamic(scope.probe)) {
           const ref = lowerCast(scope.probe, e);
           Object.assign(e, { kind: 'tvar', name: '@cast', components: [], addressOf: false, ref, type: ref.kind === 'field' ? ref.type : 'long' });
           break;
         }
-        throw new SemanticError('@cast needs type information: it is available in kernel and user function probes', e.tok);
+        throw new SemanticError('@cast reads memory, which only kernel and user function probes can fetch (an address such as &@cast(0, "type")->member works anywhere)', e.tok);
+      }
       case 'atvar': case 'perf': case 'const': case 'register': case 'deref': case 'probewrite':
         throw new SemanticError(`${describeOperator(e)} is not supported by this build of tstap yet`, e.tok);
       case 'embedded-expr':

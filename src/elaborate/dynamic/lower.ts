@@ -17,7 +17,7 @@ import { baseForArgLocation, buildFetchArg, FetchError, typeAtPath, type FetchBa
 import { loadKernelBtf, loadModuleBtf } from '../../symbols/btf.js';
 import { readDwarf } from '../../symbols/dwarf.js';
 import { readElf } from '../../symbols/elf.js';
-import { formatType, resolveType, type CType, type IntType, type PointerType } from '../../symbols/types.js';
+import { findMember, formatType, resolveType, type CType, type IntType, type PointerType } from '../../symbols/types.js';
 import type { ConcretePoint, DerivedProbe, Fetch } from '../program.js';
 import { walkExpr } from '../walk.js';
 import { LONG, siteOf, type Site, type SiteValue } from './site.js';
@@ -592,7 +592,7 @@ function lowerCall(ctx: Ctx, call: A.Call): A.ContextRef | undefined {
 function castTarget(ctx: Ctx, e: A.Cast): Located {
   if (!e.typeName) throw new SemanticError('an autocast needs the operand\'s C type, which tstap does not track; write @cast(p, "struct name")', e.tok);
   const operand = valueFetch(ctx, e.operand, `@cast(..., "${e.typeName}")`);
-  const type = lookupType(ctx, e.typeName, e.module, e.tok);
+  const type = lookupType(ctx.site, e.typeName, e.module, e.tok);
   return {
     base: { kind: 'value', arg: operand.fetch },
     type: pointerTo(type),
@@ -602,22 +602,28 @@ function castTarget(ctx: Ctx, e: A.Cast): Located {
   };
 }
 
-function lookupType(ctx: Ctx, typeName: string, module: string | undefined, tok: A.Expr['tok']): CType {
+/** Where a cast's type is looked up by default: the probe's space, module or object file. */
+type TypeHome = Pick<Site, 'space' | 'module' | 'elf'>;
+
+function lookupType(home: TypeHome, typeName: string, module: string | undefined, tok: A.Expr['tok']): CType {
   const spelled = typeName.trim().replace(/\s+/g, ' ');
   const m = /^(struct|union|enum)? ?([A-Za-z_]\w*)$/.exec(spelled);
   if (!m) throw new SemanticError(`@cast type "${typeName}": give a struct, union, enum or typedef name`, tok);
   const [, tag, name] = m;
+  if (module?.trim().startsWith('<')) {
+    throw new SemanticError(`@cast type "${typeName}" from the header ${module}: stap builds a module to learn a header's types; tstap reads types only from kernel BTF and DWARF (name a binary built with -g)`, tok);
+  }
   const kind = tag === 'union' ? 'union' : tag === 'enum' ? 'enum' : tag === 'struct' ? 'struct' : undefined;
-  const kernel = module === 'kernel' || (module === undefined && ctx.site.space === 'kernel') || (module !== undefined && !module.includes('/') && ctx.site.space === 'kernel');
+  const kernel = module === 'kernel' || (module === undefined && home.space === 'kernel') || (module !== undefined && !module.includes('/') && home.space === 'kernel');
   try {
     if (kernel) {
-      const btf = module && module !== 'kernel' ? loadModuleBtf(module) : ctx.site.module ? loadModuleBtf(ctx.site.module) : loadKernelBtf();
+      const btf = module && module !== 'kernel' ? loadModuleBtf(module) : home.module ? loadModuleBtf(home.module) : loadKernelBtf();
       const found = kind === 'union' ? btf.findUnion(name!) : kind === 'enum' ? btf.findEnum(name!) : kind === 'struct' ? btf.findStruct(name!)
         : btf.findStruct(name!) ?? btf.findTypedef(name!) ?? btf.findUnion(name!);
       if (found) return found;
       throw new Error(`BTF has no type ${spelled}`);
     }
-    const elf = module ? readElf(module) : ctx.site.elf;
+    const elf = module ? readElf(module) : home.elf;
     if (!elf) throw new Error('no object file to read types from');
     const dwarf = readDwarf(elf);
     const found = kind ? dwarf.findType(name!, kind) : dwarf.findType(name!, 'struct') ?? dwarf.findType(name!);
@@ -626,6 +632,45 @@ function lookupType(ctx: Ctx, typeName: string, module: string | undefined, tok:
   } catch (err) {
     throw new SemanticError(`@cast type "${typeName}": ${(err as Error).message}`, tok);
   }
+}
+
+/**
+ * `&@cast(N, "type")->member` and `&@cast(N, "type")[i]` with a constant N: an address computed
+ * from the type's layout alone, in any probe (stap's @offsetof and @cast_sizeof are written so).
+ * Undefined when the expression is not of that form; an error when it would need a memory read.
+ */
+export function castConstantAddress(e: A.Cast, probe: DerivedProbe | undefined): bigint | undefined {
+  const base = constantIndex(e.operand);
+  if (!e.addressOf || !e.typeName || e.components.length === 0 || base === undefined) return undefined;
+  const site = probe && (probe.point.kind === 'uprobe' || probe.point.kind === 'kprobe') ? siteOf(probe.point) : undefined;
+  const text = `&@cast(${base}, "${e.typeName}")`;
+  const refuse = (what: string, tok: A.Expr['tok']) => new SemanticError(`${text}: ${what}; only offsets within one object can be computed without reading memory`, tok);
+  let address = base;
+  let current: CType = pointerTo(lookupType(site ?? { space: 'kernel' }, e.typeName, e.module, e.tok));
+  // The first step goes through the cast pointer, whose value is the constant; later ones stay inside the object.
+  let throughPointer = true;
+  for (const c of e.components) {
+    const t = resolveType(current);
+    if (c.kind === 'pretty') return undefined;
+    if (c.kind === 'index') {
+      const i = constantIndex(c.index);
+      if (i === undefined) throw new SemanticError(`${text}: an index must be a constant number`, c.tok);
+      const element = t.kind === 'pointer' && throughPointer ? t.target : t.kind === 'array' ? t.element : undefined;
+      if (!element) throw refuse(`indexing ${formatType(current)} follows a pointer`, c.tok);
+      address += i * BigInt(resolveType(element).size);
+      current = element;
+    } else {
+      const record = t.kind === 'pointer' && throughPointer ? t.target : t.kind === 'struct' || t.kind === 'union' ? t : undefined;
+      if (!record) throw refuse(`->${c.name} follows the pointer ${formatType(current)}`, c.tok);
+      const member = findMember(record, c.name);
+      if (!member) throw new SemanticError(`${text}: ${formatType(record)} has no member '${c.name}'`, c.tok);
+      if (member.bitSize !== 0) throw new SemanticError(`${text}->${c.name} is a bitfield, which has no address`, c.tok);
+      address += BigInt(member.bitOffset / 8);
+      current = member.type;
+    }
+    throughPointer = false;
+  }
+  return BigInt.asIntN(64, address);
 }
 
 /** Lowers `@cast(p, "type"[, "module"])->member...` in a uprobe or kprobe handler to a field. */
