@@ -113,6 +113,10 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   cmdline_str: { params: [], ret: S, context: true },
   cmdline_arg: { params: [L], ret: S, context: true },
   cmdline_args: { params: [L, L, S], ret: S, context: true },
+  // memory of a process in pages, from /proc/PID/statm: the event's process, or the one given
+  ...Object.fromEntries(['size', 'rss', 'shr', 'txt', 'data'].flatMap((k): [string, BuiltinSignature][] => [
+    [`proc_mem_${k}`, { params: [L], optional: 1, ret: L, context: true }], [`proc_mem_${k}_pid`, { params: [L], ret: L }]])),
+  mem_page_size: { params: [], ret: L },
   // kernel symbols, from /proc/kallsyms
   symname: { params: [L], ret: S },
   symdata: { params: [L], ret: S },
@@ -123,6 +127,9 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   sprint_backtrace: { params: [], ret: S, context: true },
   print_stack: { params: [S], ret: V },
   sprint_stack: { params: [S], ret: S },
+  // stap's names for the same list of addresses, printed one symbol per line
+  print_syms: { params: [S], ret: V },
+  sprint_syms: { params: [S], ret: S },
   ubacktrace: { params: [], ret: S, context: true },
   print_ubacktrace: { params: [], ret: V, context: true },
   sprint_ubacktrace: { params: [], ret: S, context: true },

@@ -141,7 +141,10 @@ export class TypeInference {
           }
         }
         break;
-      case 'delete': if (s.target.kind !== 'sym') this.expr(s.target); break;
+      case 'delete':
+        if (s.target.kind !== 'sym' && s.target.kind !== 'index') throw new SemanticError('delete needs a variable, an array or an array element', s.target.tok);
+        if (s.target.kind !== 'sym') this.expr(s.target);
+        break;
       case 'try':
         this.stmt(s.body);
         if (s.catchVar) this.set(s.catchVar.ref!, 'string', s.catchVar.tok);
@@ -265,7 +268,10 @@ export class TypeInference {
         return 'long';
       }
       case 'assign': return this.assign(e);
-      case 'crement': this.expect(e.operand, 'long'); return 'long';
+      case 'crement':
+        if (e.operand.kind !== 'sym' && e.operand.kind !== 'index') throw new SemanticError(`${e.op} needs a variable or an array element`, e.operand.tok);
+        this.expect(e.operand, 'long');
+        return 'long';
       default: return 'unknown';
     }
   }

@@ -374,6 +374,7 @@ export class Resolver {
         }
         break;
       case 'assign':
+        refuseTargetWrite(e.left);
         if (e.op === '<<<') {
           const target = e.left.kind === 'index' ? e.left.base : e.left;
           if (target.kind === 'sym' && !target.ref) {
@@ -387,6 +388,7 @@ export class Resolver {
         markWritten(e.left);
         break;
       case 'crement':
+        refuseTargetWrite(e.operand);
         if (e.operand.kind === 'sym' || e.operand.kind === 'index') this.bindOne(e.operand, scope);
         markWritten(e.operand);
         break;
@@ -510,6 +512,13 @@ function replaceNode(target: A.Expr, source: A.Expr): void {
 
 function isDynamic(p: DerivedProbe): boolean {
   return p.point.kind === 'kprobe' || p.point.kind === 'uprobe';
+}
+
+/** `$var = x`, `$p->m++`: stap writes kernel or user memory from its module (guru mode); tracefs only reads. */
+function refuseTargetWrite(target: A.Expr): void {
+  if (target.kind !== 'tvar' && target.kind !== 'cast' && target.kind !== 'atvar') return;
+  const name = target.kind === 'tvar' ? target.name : target.tok.text;
+  throw new SemanticError(`writing to ${name} changes kernel or user memory, which needs stap's kernel module (guru mode); tstap only reads, through tracefs`, target.tok);
 }
 
 function markWritten(target: A.Expr): void {

@@ -49,7 +49,11 @@ const ARG_CALLS: Record<string, [bits: 32 | 64, signed: boolean]> = {
 export function syscallArgument(probe: DerivedProbe, call: A.Call): A.Expr | undefined {
   const conversion = ARG_CALLS[call.name];
   const p = probe.point;
-  if (!conversion || p.kind !== 'tracepoint' || p.system !== 'syscalls' || !p.event.startsWith('sys_enter_')) return undefined;
+  if (!conversion || p.kind !== 'tracepoint' || p.system !== 'syscalls') return undefined;
+  if (p.event.startsWith('sys_exit_')) {
+    throw new SemanticError(`${call.name}(): a system call's arguments are fetched at its entry; in a return probe write @entry(${call.name}(N)) or use retval`, call.tok);
+  }
+  if (!p.event.startsWith('sys_enter_')) return undefined;
   const n = call.args.length === 1 && call.args[0]!.kind === 'num' ? Number(call.args[0]!.value) : 0;
   const args = probe.fields.filter((f) => !f.name.startsWith('__') && !f.name.startsWith('common_') && !f.fetch);
   if (n < 1) throw new SemanticError(`${call.name}() needs a constant argument number from 1`, call.tok);

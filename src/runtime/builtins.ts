@@ -242,6 +242,27 @@ function userIntegerReaders(): Record<string, (c: Context, addr: Long) => Long> 
   }]));
 }
 
+/** /proc/PID/statm in pages: size, rss, shared, text, lib (unused since 2.6), data; zeros once the process is gone. */
+function statm(pid: number): bigint[] {
+  try {
+    return readFileSync(`/proc/${pid}/statm`, 'latin1').trim().split(/\s+/).map((v) => BigInt(v));
+  } catch {
+    return [0n, 0n, 0n, 0n, 0n, 0n, 0n];
+  }
+}
+
+const STATM_FIELDS: Record<string, number> = { size: 0, rss: 1, shr: 2, txt: 3, data: 5 };
+
+/** proc_mem_size([pid]) and friends, and the proc_mem_size_pid(pid) spellings. */
+function procMemReaders(): Record<string, (c: Context, pid?: Long) => Long> {
+  const out: Record<string, (c: Context, pid?: Long) => Long> = {};
+  for (const [k, i] of Object.entries(STATM_FIELDS)) {
+    out[`proc_mem_${k}`] = (c: Context, pid?: Long): Long => L.fromBigInt(statm(pid === undefined ? c.pid : num(pid))[i] ?? 0n);
+    out[`proc_mem_${k}_pid`] = (_c: Context, pid?: Long): Long => L.fromBigInt(statm(num(pid ?? 0))[i] ?? 0n);
+  }
+  return out;
+}
+
 /** The command line of process `pid`, its arguments as /proc has them ([] once it is gone). */
 function cmdline(pid: number): string[] {
   try {
@@ -425,6 +446,8 @@ export function makeBuiltins(host: BuiltinHost) {
     sprint_ubacktrace: (c: Context): string => truncate(symbolizeUserStack(c.pid, c.ustack ?? [])),
     print_stack: (_c: Context, stk: string) => { host.write(symbolizeStack(stackAddresses(stk))); return 0; },
     sprint_stack: (_c: Context, stk: string): string => truncate(symbolizeStack(stackAddresses(stk))),
+    print_syms: (_c: Context, stk: string) => { host.write(symbolizeStack(stackAddresses(stk))); return 0; },
+    sprint_syms: (_c: Context, stk: string): string => truncate(symbolizeStack(stackAddresses(stk))),
     ip_ntop: (_c: Context, addr: Long): string => ipv4(addr),
     format_ipaddr: (_c: Context, addr: Long, family: Long): string => (num(family) === 2 ? ipv4(addr) : `0x${L.toUnsigned64(addr).toString(16)}`),
     bdevname_devt: (_c: Context, dev: Long): string => {
@@ -451,6 +474,8 @@ export function makeBuiltins(host: BuiltinHost) {
     u_register: (_c: Context, name: string): Long => { throw new StapError(`u_register("${name}") is only available in uprobe handlers`); },
     print_regs: (): Long => { throw new StapError('print_regs() is only available in kprobe and uprobe handlers'); },
     ...userIntegerReaders(),
+    ...procMemReaders(),
+    mem_page_size: (): Long => 4096,
     cmdline_str: (c: Context): string => truncate(cmdline(c.pid).join(' ')),
     cmdline_arg: (c: Context, n: Long): string => cmdline(c.pid)[num(n)] ?? '',
     cmdline_args: (c: Context, from: Long, to: Long, delim: string): string =>
