@@ -148,7 +148,7 @@ describe('user functions with DWARF', () => {
     expect(at('println($p->grid[1])')).toMatch(/it is an array \(int\[3\]\); index one element/);
     expect(at('println($p->nosuch)')).toMatch(/struct point has no member 'nosuch'/);
     expect(at('i = 1; println($p->grid[i][0])')).toMatch(/an index must be a constant number/);
-    expect(at('println(&$p->y)')).toMatch(/its address is 4 bytes past a fetched pointer, and tracefs cannot add/);
+    expect(at('println(&$p->y)')).toMatch(/^semantic error: cannot fetch &\$p->y in function point_sum .*: its address is 4 bytes past a fetched pointer, and tracefs cannot add/);
     expect(at('println($nosuch)')).toMatch(/unable to find context variable '\$nosuch' in function point_sum .* \(alternatives: \$p \$scale\)/);
     expect(at('println($return)')).toMatch(/'\$return' is only available in \.return probes/);
     expect(at('println($d)', 'local_helper')).toMatch(/passed in an SSE \(xmm\) register, which tracefs cannot read/);

@@ -124,6 +124,7 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   backtrace: { params: [], ret: S, context: true },
   print_backtrace: { params: [], ret: V, context: true },
   print_regs: { params: [], ret: V, context: true },
+  user_mode: { params: [], ret: L, context: true },
   sprint_backtrace: { params: [], ret: S, context: true },
   print_stack: { params: [S], ret: V },
   sprint_stack: { params: [S], ret: S },

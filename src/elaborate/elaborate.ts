@@ -86,8 +86,10 @@ function markStackUsers(program: Program): void {
   };
   const kernel = users(KERNEL_STACK_BUILTINS);
   const user = users(USER_STACK_BUILTINS);
+  // A timer.profile sample knows where the CPU was (user_mode(), addr()) only from its kernel stack.
+  const profile = users(new Set([...KERNEL_STACK_BUILTINS, 'user_mode', 'addr']));
   for (const p of program.probes) {
-    if (kernel(p.body)) p.wantsStack = true;
+    if (kernel(p.body) || (p.point.kind === 'tracepoint' && p.point.profile && profile(p.body))) p.wantsStack = true;
     if (user(p.body)) p.wantsUserStack = true;
   }
 }

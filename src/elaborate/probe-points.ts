@@ -140,7 +140,9 @@ export class Deriver {
         throw e;
       }
       if (concrete) {
-        for (const c of concrete) results.push({ concrete: c, prologues: [], epilogues: [], chain: [], conditions: [...conditions], files: new Set() });
+        for (const c of concrete) {
+          results.push({ concrete: c, prologues: [], epilogues: [], chain: [], conditions: [...(c.conditions ?? []), ...conditions], files: new Set() });
+        }
       }
       if (!concrete && !pp.optional) {
         const similar = suggest(pp.components.map(c => c.name).join('.'), this.aliases.names());

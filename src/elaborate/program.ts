@@ -67,7 +67,8 @@ export type ConcretePoint =
   | { kind: 'never' }
   | { kind: 'timer'; periodNs: bigint; randomizeNs: bigint }
   /** `eprobe`, when set, replaces the plain tracepoint: an event probe fetching every field in `fields` order. */
-  | { kind: 'tracepoint'; system: string; event: string; eprobe?: Fetch[] }
+  /** `profile`: timer.profile's scheduler tick (its stacks start with the timer interrupt). */
+  | { kind: 'tracepoint'; system: string; event: string; eprobe?: Fetch[]; profile?: boolean }
   | { kind: 'kprobe'; symbol: string; module?: string; offset?: number; isReturn: boolean; maxactive?: number; fetches: Fetch[] }
   | { kind: 'uprobe'; path: string; symbol: string; offset: number; isReturn: boolean; refCtrOffset?: number; fetches: Fetch[] }
   | { kind: 'process'; event: 'begin' | 'end'; path?: string };

@@ -10,8 +10,15 @@ import type { SystemView } from './system.js';
 import { globMatch } from '../glob.js';
 import { resolveKprobePoints, resolveUprobePoints } from './dynamic.js';
 import type { CDeclaration } from '../symbols/c-declarations.js';
+import { TICK_EVENT, tickCondition } from './profile-tick.js';
 
-export interface Concrete { point: ConcretePoint; pp: string; fields: EventField[] }
+export interface Concrete {
+  point: ConcretePoint;
+  pp: string;
+  fields: EventField[];
+  /** Conditions the point itself needs on each event (e.g. timer.profile's tick filter). */
+  conditions?: A.Expr[];
+}
 
 type Comps = A.PPComponent[];
 
@@ -79,9 +86,8 @@ export class Providers {
     if (unit.name in TIMER_UNITS) period = needNum(unit) * TIMER_UNITS[unit.name]!;
     else if (unit.name === 'jiffies') period = needNum(unit) * (1_000_000_000n / kernelHz(this.config));
     else if (unit.name === 'hz') period = 1_000_000_000n / needNum(unit);
-    else if (unit.name === 'profile') {
-      throw new SemanticError('timer.profile needs a per-CPU profiling timer, which tracefs does not offer; use timer.ms(N) or a tracepoint', unit.tok);
-    } else return undefined;
+    else if (unit.name === 'profile') return comps.length === 2 ? [this.profileTick(unit)] : undefined;
+    else return undefined;
     let randomize = 0n;
     const rest = comps.slice(2);
     if (rest.length === 1 && rest[0]!.name === 'randomize' && unit.name !== 'hz') {
@@ -89,6 +95,23 @@ export class Providers {
     } else if (rest.length) return undefined;
     if (period <= 0n) throw new SemanticError('timer period must be positive', unit.tok);
     return [{ point: { kind: 'timer', periodNs: period, randomizeNs: randomize }, pp: ppString(comps), fields: [] }];
+  }
+
+  /** timer.profile: the scheduler tick's hrtimer event, filtered to the tick handler (see profile-tick.ts). */
+  private profileTick(unit: A.PPComponent): Concrete {
+    const { system, event } = TICK_EVENT;
+    let fmt;
+    try {
+      fmt = this.system.format(system, event);
+    } catch (e) {
+      throw new SemanticError(`timer.profile samples the scheduler tick through ${system}:${event}, which this kernel does not offer: ${(e as Error).message}`, unit.tok);
+    }
+    return {
+      point: { kind: 'tracepoint', system, event, profile: true },
+      pp: 'timer.profile',
+      fields: fmt.fields.map(f => ({ name: f.name, type: fieldType(f), ctype: f.type })),
+      conditions: [tickCondition(unit.tok)],
+    };
   }
 
   private tracepoints(comps: Comps): Concrete[] {

@@ -121,6 +121,20 @@ function kernelSymbol(addr: bigint): { name: string } | undefined {
   }
 }
 
+/** The x86-64 entry of the timer interrupt: in a timer.profile sample's stack, what it interrupted comes after it. */
+const TIMER_INTERRUPT_ENTRY = 'asm_sysvec_apic_timer_interrupt';
+
+/**
+ * The kernel stack of the event, or for a timer.profile sample the stack of what the tick
+ * interrupted (empty when that was user mode: the unwinder stops at the interrupt entry).
+ */
+function eventStack(c: Context): readonly bigint[] {
+  const stack = c.stack ?? [];
+  if (c.probe.pp !== 'timer.profile') return stack;
+  const entry = stack.findIndex(a => kernelSymbol(a)?.name === TIMER_INTERRUPT_ENTRY);
+  return entry < 0 ? stack : stack.slice(entry + 1);
+}
+
 /** ` 0xffffffff811d1dd0 : vfs_read+0x0/0x180 [kernel]` lines, as stap's print_stack prints them. */
 function symbolizeStack(addrs: readonly bigint[]): string {
   loadKallsyms();
@@ -438,9 +452,9 @@ export function makeBuiltins(host: BuiltinHost) {
     task_cpu: (_c: Context, t: Long): Long => Number(taskStat(num(t))?.[36] ?? 0),
     pid2task: (_c: Context, pid: Long): Long => pid,
     pid2execname: (c: Context, pid: Long): string => host.commOf({ ...c, pid: num(pid), tid: num(pid), comm: undefined }),
-    backtrace: (c: Context): string => truncate((c.stack ?? []).map(a => `0x${a.toString(16)}`).join(' ')),
-    print_backtrace: (c: Context) => { host.write(symbolizeStack(c.stack ?? [])); return 0; },
-    sprint_backtrace: (c: Context): string => truncate(symbolizeStack(c.stack ?? [])),
+    backtrace: (c: Context): string => truncate(eventStack(c).map(a => `0x${a.toString(16)}`).join(' ')),
+    print_backtrace: (c: Context) => { host.write(symbolizeStack(eventStack(c))); return 0; },
+    sprint_backtrace: (c: Context): string => truncate(symbolizeStack(eventStack(c))),
     ubacktrace: (c: Context): string => truncate((c.ustack ?? []).map(a => `0x${a.toString(16)}`).join(' ')),
     print_ubacktrace: (c: Context) => { host.write(symbolizeUserStack(c.pid, c.ustack ?? [])); return 0; },
     sprint_ubacktrace: (c: Context): string => truncate(symbolizeUserStack(c.pid, c.ustack ?? [])),
@@ -468,7 +482,12 @@ export function makeBuiltins(host: BuiltinHost) {
     user_string_n: (c: Context, addr: Long, n: Long): string => readUserString(c.pid, addr, Math.max(0, Math.min(num(n), 511))),
     user_string2: (c: Context, addr: Long, err: string): string => tryReadUserString(c.pid, addr, 511) ?? err,
     kernel_string_n: (_c: Context, addr: Long, _n: Long): string => { throw new StapError(`kernel_string_n: cannot read kernel memory at 0x${L.toUnsigned64(addr).toString(16)} after the event`); },
-    addr: (_c: Context): Long => { throw new StapError('addr() is only available in kprobe and uprobe handlers'); },
+    // A timer.profile sample's address is the interrupted kernel instruction (0 when it interrupted user mode).
+    addr: (c: Context): Long => {
+      if (c.probe.pp !== 'timer.profile') throw new StapError('addr() is only available in kprobe, uprobe and timer.profile handlers');
+      return L.fromBigInt(BigInt.asIntN(64, eventStack(c)[0] ?? 0n));
+    },
+    user_mode: (c: Context): Long => (c.probe.pp === 'timer.profile' ? (eventStack(c).length === 0 ? 1 : 0) : c.probe.pp.startsWith('process') ? 1 : 0),
     uaddr: (_c: Context): Long => { throw new StapError('uaddr() is only available in uprobe handlers'); },
     register: (_c: Context, name: string): Long => { throw new StapError(`register("${name}") is only available in kprobe and uprobe handlers`); },
     u_register: (_c: Context, name: string): Long => { throw new StapError(`u_register("${name}") is only available in uprobe handlers`); },

@@ -83,6 +83,15 @@ describe.skipIf(!haveKprobes)('pretty-printing at a kprobe', () => {
   });
 });
 
+describe('timer.profile on this kernel (its tick handler is tick_sched_timer before 6.9)', () => {
+  it('samples a shell loop in user mode and dd in the kernel', async () => {
+    const r = await tstap(['-e', 'global u, k probe timer.profile { if (execname() == "sh" && user_mode()) u++; if (execname() == "dd" && !user_mode()) k++ } probe end { printf("%d %d\\n", u > 5, k > 5) }',
+      '-c', 'sh -c "timeout 1 sh -c \\"while :; do :; done\\"; timeout 1 dd if=/dev/zero of=/dev/null bs=4M status=none; exit 0"']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('1 1\n');
+  });
+});
+
 describe.skipIf(!haveKprobes)('the acceptance scripts', () => {
   it('-p3 shows the kprobe_events lines, like the ones the seeds write by hand', async () => {
     const [open] = dynamicProbes(readFileSync(join(ACCEPTANCE, 'kretprobe.stp'), 'utf8').replace(/@entry\((\$\w+)\)/, '$1'));

@@ -268,7 +268,7 @@ function fetch(ctx: Ctx, located: Located, path: string, mode: FetchMode, text: 
     throw fail(ctx, text, `it is an array (${formatType(result.type)}); index one element, e.g. ${text}[0]`, tok);
   }
   if (result.addend) {
-    throw fail(ctx, `&${text}`, `its address is ${result.addend} bytes past a fetched pointer, and tracefs cannot add; take the address of the structure instead`, tok);
+    throw fail(ctx, text, `its address is ${result.addend} bytes past a fetched pointer, and tracefs cannot add; take the address of the structure instead`, tok);
   }
   if (result.signExtendBits !== undefined) {
     throw fail(ctx, text, `it is a signed bitfield, and tracefs reads bitfields unsigned (the sign would be lost)`, tok);
