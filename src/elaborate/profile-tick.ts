@@ -9,8 +9,11 @@ import type * as A from '../parser/ast.js';
 import { SemanticError } from '../diagnostics/diagnostics.js';
 import { Kallsyms } from '../symbols/kallsyms.js';
 
-/** The tick handler's name across kernels: tick_nohz_handler since 6.9, tick_sched_timer before. */
-const TICK_HANDLERS = ['tick_nohz_handler', 'tick_sched_timer'];
+/**
+ * The tick hrtimer's function: tick_sched_timer until 6.9, which renamed it tick_nohz_handler (a
+ * name that before 6.9 belonged to the low-resolution tick handler, no hrtimer: so the old name first).
+ */
+const TICK_HANDLERS = ['tick_sched_timer', 'tick_nohz_handler'];
 
 export const TICK_EVENT = { system: 'timer', event: 'hrtimer_expire_entry' } as const;
 
