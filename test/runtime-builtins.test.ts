@@ -17,6 +17,8 @@ describe.skipIf(!!missingFeature('root'))('kernel symbols', () => {
     expect(builtins.symname(self, addr)).toBe('vfs_read');
     expect(builtins.symdata(self, addr + 4n)).toMatch(/^vfs_read\+0x4\/0x[0-9a-f]+ \[kernel\]$/);
     expect(builtins.symname(self, 16n)).toBe('0x10');
+    expect(builtins.modname(self, addr)).toBe('kernel');
+    expect(() => builtins.modname(self, 16n)).toThrow('modname: no kernel symbol at 0x10');
   });
 });
 

@@ -119,6 +119,7 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   mem_page_size: { params: [], ret: L },
   // kernel symbols, from /proc/kallsyms
   symname: { params: [L], ret: S },
+  modname: { params: [L], ret: S },
   symdata: { params: [L], ret: S },
   // kernel stacks, captured by the event's stacktrace trigger
   backtrace: { params: [], ret: S, context: true },

@@ -113,7 +113,7 @@ function loadKallsyms(): Kallsyms | null {
 }
 
 /** The kernel symbol holding `addr` (undefined where /proc/kallsyms hides addresses). */
-function kernelSymbol(addr: bigint): { name: string } | undefined {
+function kernelSymbol(addr: bigint): { name: string; module: string | undefined } | undefined {
   try {
     return loadKallsyms()?.addressesAvailable ? loadKallsyms()!.symbolize(addr)?.symbol : undefined;
   } catch {
@@ -499,6 +499,11 @@ export function makeBuiltins(host: BuiltinHost) {
     cmdline_arg: (c: Context, n: Long): string => cmdline(c.pid)[num(n)] ?? '',
     cmdline_args: (c: Context, from: Long, to: Long, delim: string): string =>
       truncate(cmdline(c.pid).slice(num(from), num(to) < 0 ? undefined : num(to) + 1).join(delim)),
+    modname: (_c: Context, addr: Long): string => {
+      const sym = kernelSymbol(L.toUnsigned64(addr));
+      if (!sym) throw new StapError(`modname: no kernel symbol at 0x${L.toUnsigned64(addr).toString(16)}`);
+      return sym.module ?? 'kernel';
+    },
     symname: (_c: Context, addr: Long): string => kernelSymbol(L.toUnsigned64(addr))?.name ?? `0x${L.toUnsigned64(addr).toString(16)}`,
     symdata: (_c: Context, addr: Long): string => {
       const a = L.toUnsigned64(addr);
