@@ -131,9 +131,17 @@ const TIMER_INTERRUPT_ENTRY = 'asm_sysvec_apic_timer_interrupt';
 function eventStack(c: Context): readonly bigint[] {
   const stack = c.stack ?? [];
   if (c.probe.pp !== 'timer.profile') return stack;
-  const entry = stack.findIndex(a => kernelSymbol(a)?.name === TIMER_INTERRUPT_ENTRY);
-  return entry < 0 ? stack : stack.slice(entry + 1);
+  // user_mode() and addr() often both ask: symbolise the sample's frames once.
+  let interrupted = interruptedStacks.get(c);
+  if (!interrupted) {
+    const entry = stack.findIndex(a => kernelSymbol(a)?.name === TIMER_INTERRUPT_ENTRY);
+    interrupted = entry < 0 ? stack : stack.slice(entry + 1);
+    interruptedStacks.set(c, interrupted);
+  }
+  return interrupted;
 }
+
+const interruptedStacks = new WeakMap<Context, readonly bigint[]>();
 
 /** ` 0xffffffff811d1dd0 : vfs_read+0x0/0x180 [kernel]` lines, as stap's print_stack prints them. */
 function symbolizeStack(addrs: readonly bigint[]): string {
@@ -305,6 +313,8 @@ export function makeBuiltins(host: BuiltinHost) {
   const mono = (c: Context) => c.ts;
   const real = (c: Context) => c.ts + host.realtimeOffsetNs;
   const div = (v: bigint, d: bigint): Long => L.fromBigInt(v / d);
+  const printStack = (_c: Context, stk: string) => { host.write(symbolizeStack(stackAddresses(stk))); return 0; };
+  const sprintStack = (_c: Context, stk: string): string => truncate(symbolizeStack(stackAddresses(stk)));
   return {
     exit: (c: Context) => { host.requestExit(c.ts); return 0; },
     error: (_c: Context, msg: string) => { throw new StapError(msg); },
@@ -458,10 +468,11 @@ export function makeBuiltins(host: BuiltinHost) {
     ubacktrace: (c: Context): string => truncate((c.ustack ?? []).map(a => `0x${a.toString(16)}`).join(' ')),
     print_ubacktrace: (c: Context) => { host.write(symbolizeUserStack(c.pid, c.ustack ?? [])); return 0; },
     sprint_ubacktrace: (c: Context): string => truncate(symbolizeUserStack(c.pid, c.ustack ?? [])),
-    print_stack: (_c: Context, stk: string) => { host.write(symbolizeStack(stackAddresses(stk))); return 0; },
-    sprint_stack: (_c: Context, stk: string): string => truncate(symbolizeStack(stackAddresses(stk))),
-    print_syms: (_c: Context, stk: string) => { host.write(symbolizeStack(stackAddresses(stk))); return 0; },
-    sprint_syms: (_c: Context, stk: string): string => truncate(symbolizeStack(stackAddresses(stk))),
+    print_stack: printStack,
+    sprint_stack: sprintStack,
+    // stap's other names for the same: one symbol per line for a list of addresses
+    print_syms: printStack,
+    sprint_syms: sprintStack,
     ip_ntop: (_c: Context, addr: Long): string => ipv4(addr),
     format_ipaddr: (_c: Context, addr: Long, family: Long): string => (num(family) === 2 ? ipv4(addr) : `0x${L.toUnsigned64(addr).toString(16)}`),
     bdevname_devt: (_c: Context, dev: Long): string => {
