@@ -120,6 +120,10 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   // kernel symbols, from /proc/kallsyms
   symname: { params: [L], ret: S },
   modname: { params: [L], ret: S },
+  // user symbols, from the event's process's map and ELF symbols
+  usymname: { params: [L], ret: S, context: true },
+  usymdata: { params: [L], ret: S, context: true },
+  umodname: { params: [L], ret: S, context: true },
   symdata: { params: [L], ret: S },
   // kernel stacks, captured by the event's stacktrace trigger
   backtrace: { params: [], ret: S, context: true },

@@ -87,9 +87,12 @@ function markStackUsers(program: Program): void {
   const kernel = users(KERNEL_STACK_BUILTINS);
   const user = users(USER_STACK_BUILTINS);
   // A timer.profile sample knows where the CPU was (user_mode(), addr()) only from its kernel stack.
-  const profile = users(new Set([...KERNEL_STACK_BUILTINS, 'user_mode', 'addr']));
+  const profile = users(new Set([...KERNEL_STACK_BUILTINS, 'user_mode', 'addr', 'uaddr']));
+  const profileUser = users(new Set(['uaddr']));
   for (const p of program.probes) {
-    if (kernel(p.body) || (p.point.kind === 'tracepoint' && p.point.profile && profile(p.body))) p.wantsStack = true;
+    const isProfile = p.point.kind === 'tracepoint' && p.point.profile === true;
+    if (kernel(p.body) || (isProfile && profile(p.body))) p.wantsStack = true;
+    if (isProfile && profileUser(p.body)) p.wantsUserStack = true;
     if (user(p.body)) p.wantsUserStack = true;
   }
 }

@@ -164,33 +164,63 @@ const elfs = new Map<string, ElfFile | null>();
  * already gone leaves the bare addresses.
  */
 function symbolizeUserStack(pid: number, addrs: readonly bigint[]): string {
-  let maps: { start: bigint; end: bigint; offset: bigint; path: string }[] = [];
-  try {
-    maps = readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n').flatMap(line => {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s+(\/.*)$/.exec(line);
-      return m ? [{ start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), offset: BigInt('0x' + m[3]), path: m[4]! }] : [];
-    });
-  } catch { /* gone */ }
   let out = '';
   for (const a of addrs) {
-    let sym = '';
-    const map = maps.find(m => a >= m.start && a < m.end);
-    if (map) {
-      let elf = elfs.get(map.path);
-      if (elf === undefined) {
-        try { elf = readElf(map.path); } catch { elf = null; }
-        elfs.set(map.path, elf);
-      }
-      try {
-        const vaddr = elf?.fileOffsetToVaddr(Number(a - map.start + map.offset));
-        const s = vaddr === undefined ? undefined : elf!.functionContaining(vaddr);
-        if (s && vaddr !== undefined) sym = `${s.name}+0x${(vaddr - s.value).toString(16)}/0x${s.size.toString(16)} [${map.path}]`;
-        else sym = `[${map.path}]`;
-      } catch { sym = `[${map.path}]`; }
-    }
+    const s = userSymbol(pid, a);
+    const sym = !s ? '' : s.name !== undefined ? `${s.name}+0x${s.offset!.toString(16)}/0x${s.size!.toString(16)} [${s.path}]` : `[${s.path}]`;
     out += ` 0x${a.toString(16).padStart(16, '0')} : ${sym || '0x' + a.toString(16)}\n`;
   }
   return out;
+}
+
+interface UserMapping { start: bigint; end: bigint; offset: bigint; path: string }
+
+/** The file mappings of a process ([] once it is gone). */
+function readUserMaps(pid: number): UserMapping[] {
+  try {
+    return readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n').flatMap(line => {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s+(\/.*)$/.exec(line);
+      return m ? [{ start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), offset: BigInt('0x' + m[3]), path: m[4]! }] : [];
+    });
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Mappings last read per process, so that samples handled just after a process exited still
+ * resolve; an address they do not cover reads the map again.
+ */
+const userMapsCache = new Map<number, UserMapping[]>();
+const USER_MAPS_KEPT = 64;
+
+function userMapping(pid: number, a: bigint): UserMapping | undefined {
+  const covers = (m: UserMapping) => a >= m.start && a < m.end;
+  const known = userMapsCache.get(pid)?.find(covers);
+  if (known) return known;
+  const fresh = readUserMaps(pid);
+  if (fresh.length === 0) return undefined;
+  userMapsCache.delete(pid);
+  userMapsCache.set(pid, fresh);
+  if (userMapsCache.size > USER_MAPS_KEPT) userMapsCache.delete(userMapsCache.keys().next().value as number);
+  return fresh.find(covers);
+}
+
+/** The mapped file holding a user address and, where its ELF symbols say, the function and the offset into it. */
+function userSymbol(pid: number, a: bigint): { path: string; name?: string; offset?: bigint; size?: bigint } | undefined {
+  const map = userMapping(pid, a);
+  if (!map) return undefined;
+  let elf = elfs.get(map.path);
+  if (elf === undefined) {
+    try { elf = readElf(map.path); } catch { elf = null; }
+    elfs.set(map.path, elf);
+  }
+  try {
+    const vaddr = elf?.fileOffsetToVaddr(Number(a - map.start + map.offset));
+    const s = vaddr === undefined ? undefined : elf!.functionContaining(vaddr);
+    if (s && vaddr !== undefined) return { path: map.path, name: s.name, offset: BigInt(vaddr - s.value), size: BigInt(s.size) };
+  } catch { /* an unreadable ELF: the file is still known */ }
+  return { path: map.path };
 }
 
 function stackAddresses(hex: string): bigint[] {
@@ -499,7 +529,22 @@ export function makeBuiltins(host: BuiltinHost) {
       return L.fromBigInt(BigInt.asIntN(64, eventStack(c)[0] ?? 0n));
     },
     user_mode: (c: Context): Long => (c.probe.pp === 'timer.profile' ? (eventStack(c).length === 0 ? 1 : 0) : c.probe.pp.startsWith('process') ? 1 : 0),
-    uaddr: (_c: Context): Long => { throw new StapError('uaddr() is only available in uprobe handlers'); },
+    // A timer.profile sample that interrupted user mode: the user instruction, first in the user stack.
+    uaddr: (c: Context): Long => {
+      if (c.probe.pp !== 'timer.profile') throw new StapError('uaddr() is only available in uprobe and timer.profile handlers');
+      return eventStack(c).length === 0 ? L.fromBigInt(BigInt.asIntN(64, c.ustack?.[0] ?? 0n)) : 0;
+    },
+    usymname: (c: Context, addr: Long): string => userSymbol(c.pid, L.toUnsigned64(addr))?.name ?? `0x${L.toUnsigned64(addr).toString(16)}`,
+    usymdata: (c: Context, addr: Long): string => {
+      const a = L.toUnsigned64(addr);
+      const s = userSymbol(c.pid, a);
+      return !s ? `0x${a.toString(16)}` : s.name !== undefined ? `${s.name}+0x${s.offset!.toString(16)}/0x${s.size!.toString(16)} [${s.path}]` : `[${s.path}]`;
+    },
+    umodname: (c: Context, addr: Long): string => {
+      const s = userSymbol(c.pid, L.toUnsigned64(addr));
+      if (!s) throw new StapError(`umodname: 0x${L.toUnsigned64(addr).toString(16)} is in no file mapped by process ${c.pid}`);
+      return s.path;
+    },
     register: (_c: Context, name: string): Long => { throw new StapError(`register("${name}") is only available in kprobe and uprobe handlers`); },
     u_register: (_c: Context, name: string): Long => { throw new StapError(`u_register("${name}") is only available in uprobe handlers`); },
     print_regs: (): Long => { throw new StapError('print_regs() is only available in kprobe and uprobe handlers'); },
