@@ -166,9 +166,7 @@ const elfs = new Map<string, ElfFile | null>();
 function symbolizeUserStack(pid: number, addrs: readonly bigint[]): string {
   let out = '';
   for (const a of addrs) {
-    const s = userSymbol(pid, a);
-    const sym = !s ? '' : s.name !== undefined ? `${s.name}+0x${s.offset!.toString(16)}/0x${s.size!.toString(16)} [${s.path}]` : `[${s.path}]`;
-    out += ` 0x${a.toString(16).padStart(16, '0')} : ${sym || '0x' + a.toString(16)}\n`;
+    out += ` 0x${a.toString(16).padStart(16, '0')} : ${formatUserSymbol(userSymbol(pid, a), a)}\n`;
   }
   return out;
 }
@@ -204,6 +202,12 @@ function userMapping(pid: number, a: bigint): UserMapping | undefined {
   userMapsCache.set(pid, fresh);
   if (userMapsCache.size > USER_MAPS_KEPT) userMapsCache.delete(userMapsCache.keys().next().value as number);
   return fresh.find(covers);
+}
+
+/** `malloc+0x20/0x2a0 [/usr/lib/.../libc.so.6]`, `[/path]` without a symbol, the bare address without a mapping. */
+function formatUserSymbol(s: ReturnType<typeof userSymbol>, a: bigint): string {
+  if (!s) return `0x${a.toString(16)}`;
+  return s.name !== undefined ? `${s.name}+0x${s.offset!.toString(16)}/0x${s.size!.toString(16)} [${s.path}]` : `[${s.path}]`;
 }
 
 /** The mapped file holding a user address and, where its ELF symbols say, the function and the offset into it. */
@@ -535,11 +539,7 @@ export function makeBuiltins(host: BuiltinHost) {
       return eventStack(c).length === 0 ? L.fromBigInt(BigInt.asIntN(64, c.ustack?.[0] ?? 0n)) : 0;
     },
     usymname: (c: Context, addr: Long): string => userSymbol(c.pid, L.toUnsigned64(addr))?.name ?? `0x${L.toUnsigned64(addr).toString(16)}`,
-    usymdata: (c: Context, addr: Long): string => {
-      const a = L.toUnsigned64(addr);
-      const s = userSymbol(c.pid, a);
-      return !s ? `0x${a.toString(16)}` : s.name !== undefined ? `${s.name}+0x${s.offset!.toString(16)}/0x${s.size!.toString(16)} [${s.path}]` : `[${s.path}]`;
-    },
+    usymdata: (c: Context, addr: Long): string => formatUserSymbol(userSymbol(c.pid, L.toUnsigned64(addr)), L.toUnsigned64(addr)),
     umodname: (c: Context, addr: Long): string => {
       const s = userSymbol(c.pid, L.toUnsigned64(addr));
       if (!s) throw new StapError(`umodname: 0x${L.toUnsigned64(addr).toString(16)} is in no file mapped by process ${c.pid}`);
