@@ -119,17 +119,15 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   mem_page_size: { params: [], ret: L },
   // kernel symbols, from /proc/kallsyms
   symname: { params: [L], ret: S },
+  symdata: { params: [L], ret: S },
   modname: { params: [L], ret: S },
   // user symbols, from the event's process's map and ELF symbols
   usymname: { params: [L], ret: S, context: true },
   usymdata: { params: [L], ret: S, context: true },
   umodname: { params: [L], ret: S, context: true },
-  symdata: { params: [L], ret: S },
   // kernel stacks, captured by the event's stacktrace trigger
   backtrace: { params: [], ret: S, context: true },
   print_backtrace: { params: [], ret: V, context: true },
-  print_regs: { params: [], ret: V, context: true },
-  user_mode: { params: [], ret: L, context: true },
   sprint_backtrace: { params: [], ret: S, context: true },
   print_stack: { params: [S], ret: V },
   sprint_stack: { params: [S], ret: S },
@@ -154,6 +152,8 @@ export const BUILTINS: Record<string, BuiltinSignature> = {
   kernel_string_n: { params: [L, L], ret: S },
   addr: { params: [], ret: L, context: true },
   uaddr: { params: [], ret: L, context: true },
+  user_mode: { params: [], ret: L, context: true },
+  print_regs: { params: [], ret: V, context: true },
   register: { params: [S], ret: L, context: true },
   u_register: { params: [S], ret: L, context: true },
 };

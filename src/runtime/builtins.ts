@@ -115,7 +115,8 @@ function loadKallsyms(): Kallsyms | null {
 /** The kernel symbol holding `addr` (undefined where /proc/kallsyms hides addresses). */
 function kernelSymbol(addr: bigint): { name: string; module: string | undefined } | undefined {
   try {
-    return loadKallsyms()?.addressesAvailable ? loadKallsyms()!.symbolize(addr)?.symbol : undefined;
+    const syms = loadKallsyms();
+    return syms?.addressesAvailable ? syms.symbolize(addr)?.symbol : undefined;
   } catch {
     return undefined;
   }

@@ -54,7 +54,8 @@ export function resolveUprobePoints(comps: Comps, system: SystemView): Concrete[
   if (spec === undefined) {
     throw new SemanticError(`${head.name}.${rest[0]!.name} needs the program to probe: write process("path").${rest[0]!.name}(...)`, head.tok);
   }
-  requireUprobes(system, head);
+  requireFeature(system, 'uprobeEvents',
+    'this kernel has no uprobe events (CONFIG_UPROBE_EVENTS: no uprobe_events in tracefs), so process(...).function probes cannot be placed', head);
   let programs: string[];
   try {
     programs = resolveProcessPaths(spec);
@@ -145,17 +146,18 @@ function describeShape(shape: Shape): string {
   }
 }
 
-/** Uprobe events must exist; when tracefs cannot be read at all (not root, -p2), arming will say why. */
-function requireUprobes(system: SystemView, at: A.PPComponent): void {
+/**
+ * A kernel facility the point needs, or `why` as a semantic error; when tracefs cannot be read at
+ * all (not root, -p2), arming will say what is wrong instead.
+ */
+function requireFeature(system: SystemView, feature: 'uprobeEvents' | 'refCtrOffset', why: string, at: A.PPComponent): void {
   let have: boolean;
   try {
-    have = system.features().uprobeEvents;
+    have = system.features()[feature];
   } catch {
     return;
   }
-  if (!have) {
-    throw new SemanticError('this kernel has no uprobe events (CONFIG_UPROBE_EVENTS: no uprobe_events in tracefs), so process(...).function probes cannot be placed', at.tok);
-  }
+  if (!have) throw new SemanticError(why, at.tok);
 }
 
 function openElf(path: string, at: A.PPComponent): ElfFile {
@@ -296,7 +298,8 @@ function pointsIn(target: Target, shape: Shape, rest: Comps, system: SystemView)
           if (probe.semaphoreFileOffset === undefined) {
             throw new SemanticError(`the semaphore of USDT probe ${probe.provider}:${probe.name} in ${path} is not in the file, so uprobes cannot count on it`, at.tok);
           }
-          requireRefCtr(system, at);
+          // USDT semaphores are counted by the kernel only where uprobes take a ref_ctr_offset.
+          requireFeature(system, 'refCtrOffset', 'this USDT probe is guarded by a semaphore, and this kernel\'s uprobes cannot maintain semaphores (no "(ref_ctr_offset)" in tracefs README); the program would never reach the probe', at);
           refCtrOffset = probe.semaphoreFileOffset;
         }
         const point: Extract<ConcretePoint, { kind: 'uprobe' }> = {
@@ -314,18 +317,6 @@ function pointsIn(target: Target, shape: Shape, rest: Comps, system: SystemView)
   return out;
 }
 
-/** USDT semaphores are counted by the kernel only where uprobes take a ref_ctr_offset. */
-function requireRefCtr(system: SystemView, at: A.PPComponent): void {
-  let have: boolean;
-  try {
-    have = system.features().refCtrOffset;
-  } catch {
-    return;
-  }
-  if (!have) {
-    throw new SemanticError('this USDT probe is guarded by a semaphore, and this kernel\'s uprobes cannot maintain semaphores (no "(ref_ctr_offset)" in tracefs README); the program would never reach the probe', at.tok);
-  }
-}
 
 /** stap's `func@file` form: the file part filters by the DWARF compile unit of the definition. */
 function splitAtFile(pattern: string, at: A.PPComponent): [string, string | undefined] {
